@@ -1,0 +1,1 @@
+"""manymodels: one forecasting model per store-item, as Dagster assets."""

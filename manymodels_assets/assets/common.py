@@ -1,0 +1,38 @@
+"""What the stage assets share: the selected keys of a run, run-scoped ids, and table names."""
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from manymodels_assets.forecasting.keys import decode_key
+
+RAW_TABLE = "raw/sales"
+SERIES_TABLE = "series"
+FORECASTS_TABLE = "forecasts"
+MODELS_DIR = "models"
+
+
+def selected_keys(context: dg.AssetExecutionContext) -> list[str]:
+    """The store-item keys this run materializes (a single key, a range, or all of a backfill)."""
+    return list(context.partition_keys)
+
+
+def key_pairs(keys: list[str]) -> pd.DataFrame:
+    """key, store_id, item_id for each key (decoded with the one key codec)."""
+    pairs = [decode_key(k) for k in keys]
+    return pd.DataFrame({"key": keys, "store_id": [p[0] for p in pairs], "item_id": [p[1] for p in pairs]})
+
+
+def stamped_id(prefix: str, run_id: str) -> str:
+    """Sortable, unique id such as ``ms-20260101T120000-1a2b3c4d`` (UTC time, then the Dagster run)."""
+    return f"{prefix}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{run_id[:8]}"
+
+
+def range_label(keys: list[str]) -> str:
+    return keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]} ({len(keys)} keys)"
+
+
+def table(frame: pd.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
+    return dg.MetadataValue.md(frame.head(max_rows).to_markdown(index=False, floatfmt=".3f"))

@@ -1,0 +1,133 @@
+"""``trained_models``: a backtested, selected and refit model per series, written as one model set."""
+
+from typing import Optional
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from manymodels_assets.resources.spark import SparkResource
+
+from manymodels_assets.assets import plots
+from manymodels_assets.assets.common import MODELS_DIR, SERIES_TABLE, range_label, selected_keys, stamped_id, table
+from manymodels_assets.assets.series import store_item_series
+from manymodels_assets.engine.pipeline import train_models
+from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
+from manymodels_assets.forecasting.training import TrainingConfig
+from manymodels_assets.partitions import store_item
+from manymodels_assets.resources.lake import LakeResource
+from manymodels_assets.resources.registry import ModelRegistryResource
+
+SUMMARY_COLUMNS = ["key", "store_id", "item_id", "status", "forecaster", "n_obs", "n_folds", "mae", "rmse", "mape",
+                   "smape", "wape", "mase", "interval_halfwidth", "interval_coverage", "data_version", "fit_seconds",
+                   "error", "candidate_metrics", "model_set"]
+
+
+class TrainingSettings(dg.Config):
+    candidates: list[str] = ["seasonal_naive", "ets", "theta"]
+    """Forecasters to backtest for each series; known: naive, seasonal_naive, ets, theta."""
+    metric: str = "mase"
+    """Selection metric, lower is better: mase, wape, smape, mae, rmse or mape."""
+    n_folds: int = 3
+    """Rolling-origin backtest folds."""
+    horizon: Optional[int] = None
+    """Backtest and forecast horizon; default 28 for daily data, 12 periods otherwise."""
+    season_length: Optional[int] = None
+    """Season length; default 7 for daily data, 52 for weekly."""
+    interval_level: float = 0.95
+    """Prediction interval level."""
+
+    def to_core(self) -> TrainingConfig:
+        return TrainingConfig(candidates=tuple(self.candidates), metric=self.metric, n_folds=self.n_folds,
+                              horizon=self.horizon, season_length=self.season_length,
+                              interval_level=self.interval_level)
+
+
+def model_set_uri(lake: LakeResource, model_set: str) -> str:
+    return lake.uri(MODELS_DIR, model_set)
+
+
+def write_model_set(lake: LakeResource, rows, model_set: str) -> str:
+    """Write a model set under a staging name, then rename it into place: complete or invisible."""
+    staging = f"{MODELS_DIR}/_incomplete/{model_set}"
+    rows.repartition("key").sortWithinPartitions("key").write.mode("overwrite").parquet(lake.spark_uri(staging))
+    lake.move_into_place(staging, f"{MODELS_DIR}/{model_set}")
+    return model_set_uri(lake, model_set)
+
+
+@dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[store_item_series],
+          group_name="training", kinds={"spark", "sktime", "mlflow"})
+def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, spark: SparkResource,
+                   lake: LakeResource, training_registry: ModelRegistryResource) -> dg.MaterializeResult:
+    """For each selected series: a rolling-origin backtest of the candidate forecasters, the
+    best one by the selection metric (default MASE), refit on the whole history.
+
+    All models of a run form one **model set** in the lake (`models/<model_set>/`, a row per
+    series with its metrics and serialized model). The set is logged as one MLflow run and
+    registered as one version in the training registry. A series whose training fails is
+    recorded with status `failed` and its reason; the others are not affected.
+    """
+    core = config.to_core()
+    keys = selected_keys(context)
+    session = spark.spark_session
+    series = read_current(session, lake, SERIES_TABLE)
+    if series is None:
+        raise dg.Failure("store_item_series has not been materialized yet")
+    model_set = stamped_id("ms", context.run_id)
+    rows = train_models(only_keys(series, keys_frame(session, keys)), core, model_set)
+    uri = write_model_set(lake, rows, model_set)
+    summary = session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)).select(*SUMMARY_COLUMNS).toPandas()
+    if summary.empty:
+        raise dg.Failure(f"no series found for {range_label(keys)}: materialize store_item_series for them first")
+
+    by_status = summary["status"].value_counts().to_dict()
+    mix = summary["forecaster"].fillna("none").value_counts()
+    ok = summary[summary["status"] == "ok"]
+    aggregate = {
+        "series": float(len(summary)),
+        **{f"series_{s}": float(n) for s, n in by_status.items()},
+        **{f"median_{m}": float(ok[m].median()) for m in ("mase", "wape", "smape", "mae") if len(ok)},
+        **{f"mean_{m}": float(ok[m].mean()) for m in ("mase", "wape") if len(ok)},
+        "median_interval_coverage": float(ok["interval_coverage"].median()) if len(ok) else np.nan,
+        "fit_seconds_total": float(summary["fit_seconds"].sum()),
+    }
+    data_version = _combined_version(summary)
+    tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": range_label(keys),
+            "data_version": data_version, "lake_uri": uri, "dagster_run_id": context.run_id}
+    run_id = training_registry.start_run(model_set, tags=tags)
+    training_registry.log_run(
+        run_id,
+        params={"candidates": ",".join(core.candidates), "metric": core.metric, "n_folds": core.n_folds,
+                "horizon": core.horizon or "default", "interval_level": core.interval_level,
+                "series_count": len(summary), "partition_range": range_label(keys)},
+        metrics=aggregate,
+        tables={"per_series_metrics": summary.drop(columns=["candidate_metrics"])},
+        manifest={"model_set": model_set, "uri": uri, "series_count": len(summary), "keys": range_label(keys),
+                  "data_version": data_version},
+    )
+    version = training_registry.register_model_set(run_id, tags)
+
+    quantiles = ok[["mase", "wape", "smape"]].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).rename_axis("quantile").reset_index()
+    return dg.MaterializeResult(metadata={
+        "model_set": model_set,
+        "series": len(summary),
+        "status": table(pd.DataFrame(list(by_status.items()), columns=["status", "series"])),
+        "forecaster_mix": table(mix.rename_axis("forecaster").reset_index(name="series")),
+        "forecaster_mix_plot": plots.bars(mix, "Chosen forecaster per series"),
+        "accuracy_distribution": table(quantiles),
+        "mase_histogram": plots.histogram(ok["mase"], "Backtest MASE of the chosen models", "MASE", clip=3),
+        "median_mase": aggregate.get("median_mase", float("nan")),
+        "median_wape": aggregate.get("median_wape", float("nan")),
+        "failed": table(summary[summary["status"] == "failed"][["key", "error"]]) if by_status.get("failed")
+        else dg.MetadataValue.text("none"),
+        "mlflow_run_id": run_id,
+        "registered_version": f"{training_registry.model_name} v{version.version}",
+        "path": dg.MetadataValue.path(uri),
+    })
+
+
+def _combined_version(summary: pd.DataFrame) -> str:
+    import hashlib
+
+    joined = "|".join(summary.sort_values("key")["data_version"].fillna("").tolist())
+    return hashlib.sha256(joined.encode()).hexdigest()[:16]
+

@@ -1,0 +1,54 @@
+"""The Dagster code location: assets, jobs and resources, configured from MANYMODELS_* variables."""
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from manymodels_assets.assets.forecasts import batch_forecasts, synapse_predictions
+from manymodels_assets.assets.models import trained_models
+from manymodels_assets.assets.promotion import promoted_models
+from manymodels_assets.assets.raw_sales import raw_sales
+from manymodels_assets.assets.series import store_item_series
+from manymodels_assets.jobs import ALL_JOBS
+from manymodels_assets.resources import LakeResource, ModelRegistryResource, WarehouseResource, spark_resource
+from manymodels_assets.settings import Settings
+
+ASSETS = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts, synapse_predictions]
+
+
+def build_resources(settings: Settings) -> dict:
+    for folder in settings.local_folders():
+        os.makedirs(folder, exist_ok=True)
+    artifacts = os.path.join(settings.home, "mlflow", "artifacts")
+    local = lambda uri: uri.startswith("sqlite:")  # noqa: E731  (a server picks its own artifact store)
+    return {
+        "spark": spark_resource(master=settings.spark_master, remote=settings.spark_remote,
+                                driver_memory=settings.spark_driver_memory),
+        "lake": LakeResource(
+            root=settings.lake_root, account_name=settings.lake_account_name,
+            connection_string=dg.EnvVar("MANYMODELS_LAKE_CONNECTION_STRING") if settings.lake_connection_string_set
+            else None),
+        "training_registry": ModelRegistryResource(
+            tracking_uri=settings.training_tracking_uri, experiment_name="manymodels-training",
+            model_name="manymodels-training",
+            artifact_location=f"file://{artifacts}/training" if local(settings.training_tracking_uri) else None),
+        "production_registry": ModelRegistryResource(
+            tracking_uri=settings.production_tracking_uri, experiment_name="manymodels-promotion",
+            model_name="manymodels-production",
+            artifact_location=f"file://{artifacts}/production" if local(settings.production_tracking_uri) else None),
+        "warehouse": WarehouseResource(
+            connection_string=dg.EnvVar("MANYMODELS_WAREHOUSE_ODBC") if settings.warehouse_odbc_set
+            else settings.warehouse_default_odbc,
+            dialect=settings.warehouse_dialect),
+    }
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    # In-process executor: every step of a run shares one Spark session instead of starting
+    # a JVM per step (8-30 s each).
+    return dg.Definitions(assets=ASSETS, jobs=ALL_JOBS, resources=build_resources(settings),
+                          executor=dg.in_process_executor)
+
+
+defs = build_definitions(Settings.from_env())

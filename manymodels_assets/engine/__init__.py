@@ -1,0 +1,1 @@
+"""Spark adapters: read and write the lake, map the pure core over store-item groups."""

@@ -1,0 +1,78 @@
+"""Read landing drops with Spark: type them, find bad rows per file, keep the latest drop per row."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+RAW_COLUMNS = ("store_id", "item_id", "date", "units", "price", "promo", "drop")
+
+
+def _typed(df: DataFrame) -> DataFrame:
+    """Cast to the raw schema. try_cast: a bad value becomes NULL (then a bad row), not a failed job."""
+    cols = set(df.columns)
+
+    def opt(name: str, typ: str):
+        return F.expr(f"try_cast(`{name}` as {typ})") if name in cols else F.lit(None).cast(typ)
+
+    parts = F.split(F.col("_metadata.file_path"), "/")
+    drop = F.element_at(parts, -2)
+    return df.select(
+        F.trim(F.col("store_id").cast("string")).alias("store_id"),
+        F.trim(F.col("item_id").cast("string")).alias("item_id"),
+        F.expr("try_cast(`date` as date)").alias("date"),
+        F.expr("try_cast(`units` as double)").alias("units"),
+        opt("price", "double").alias("price"),
+        opt("promo", "int").alias("promo"),
+        drop.alias("drop"),
+        F.concat_ws("/", drop, F.expr("url_decode(element_at(split(_metadata.file_path, '/'), -1))")).alias("file"),
+        F.col("date").cast("string").alias("date_text"),
+        F.col("units").cast("string").alias("units_text"),
+    )
+
+
+def read_landing(spark: SparkSession, files: list[tuple[str, str, dict]]) -> DataFrame:
+    """Union of all files, typed, with ``drop`` and ``file`` (``<drop>/<name>``) columns.
+
+    ``files``: (Spark path, format, column types). Files with the same format and column types
+    are read in one scan.
+    """
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for path, fmt, types in files:
+        groups[(fmt, tuple(sorted(types.items())))].append(path)
+    parts = []
+    for (fmt, _), paths in groups.items():
+        if fmt == "csv":
+            df = spark.read.option("header", "true").option("inferSchema", "false").csv(paths)
+        else:
+            df = spark.read.parquet(*paths)
+        parts.append(_typed(df))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+def _bad_row():
+    return (F.col("store_id").isNull() | (F.col("store_id") == "")
+            | F.col("item_id").isNull() | (F.col("item_id") == "")
+            | F.col("date").isNull()
+            | F.col("units").isNull() | F.isnan("units") | (F.col("units") < 0))
+
+
+def bad_rows_by_file(df: DataFrame) -> dict[str, tuple[int, str]]:
+    """file -> (number of bad rows, one example row as text) for files with bad rows."""
+    example = F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(F.col(src).cast("string"), F.lit("<missing>")))
+                                  for c, src in (("store_id", "store_id"), ("item_id", "item_id"),
+                                                 ("date", "date_text"), ("units", "units_text"))])
+    rows = (df.where(_bad_row()).groupBy("file")
+              .agg(F.count(F.lit(1)).alias("n"), F.first(example).alias("example")).collect())
+    return {r["file"]: (int(r["n"]), r["example"]) for r in rows}
+
+
+def latest_drop_wins(df: DataFrame) -> DataFrame:
+    """One row per store, item and date: the one from the latest drop (then the last file name)."""
+    w = Window.partitionBy("store_id", "item_id", "date").orderBy(F.col("drop").desc(), F.col("file").desc())
+    return (df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1")
+              .select(*RAW_COLUMNS))

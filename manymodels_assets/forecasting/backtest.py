@@ -1,0 +1,54 @@
+"""Rolling-origin backtest: refit on an expanding window, forecast the next ``horizon`` points.
+
+Folds are laid from the end of the series backwards, one horizon apart and non-overlapping,
+so fold 1 is the most recent window. Fold test windows never reach past the series.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from manymodels_assets.forecasting.candidates import fit_predict
+
+
+@dataclass(frozen=True)
+class Fold:
+    train_end: int  # exclusive index: train = y[:train_end]
+    test_end: int  # exclusive index: test = y[train_end:test_end]
+
+
+def fold_windows(n_obs: int, horizon: int, n_folds: int, min_train: int) -> list[Fold]:
+    """Up to ``n_folds`` folds, oldest first, each with at least ``min_train`` training points."""
+    folds = []
+    for i in range(n_folds, 0, -1):
+        train_end = n_obs - i * horizon
+        if train_end >= min_train:
+            folds.append(Fold(train_end=train_end, test_end=train_end + horizon))
+    return folds
+
+
+@dataclass
+class BacktestResult:
+    candidate: str
+    actual: list[np.ndarray]
+    forecast: list[np.ndarray]
+    history: list[np.ndarray]
+
+    @property
+    def errors(self) -> np.ndarray:
+        return np.concatenate([a - f for a, f in zip(self.actual, self.forecast)])
+
+
+def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int) -> BacktestResult:
+    """Backtest candidate ``name`` over ``folds``; raises whatever the candidate raises."""
+    values = y.to_numpy(dtype=float)
+    result = BacktestResult(name, [], [], [])
+    for fold in folds:
+        horizon = fold.test_end - fold.train_end
+        _, forecast = fit_predict(name, y.iloc[: fold.train_end], horizon, season_length)
+        result.actual.append(values[fold.train_end : fold.test_end])
+        result.forecast.append(forecast)
+        result.history.append(values[: fold.train_end])
+    return result

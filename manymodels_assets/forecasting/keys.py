@@ -1,0 +1,56 @@
+"""The one codec between (store_id, item_id) and a series key.
+
+A series key is also a Dagster dynamic partition key, so it must avoid what Dagster and its
+UI give meaning to: ``|`` (multi-partition delimiter), ``,`` (UI backfills), ``[``, ``]`` and
+``...`` (range syntax). Ids keep ``A-Z a-z 0-9 - _`` as they are; every other character,
+``.`` included, is percent-encoded as UTF-8 bytes. ``~`` joins store and item and never
+appears inside an encoded id, so decoding is unambiguous.
+"""
+from __future__ import annotations
+
+import re
+
+SEPARATOR = "~"
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_ENCODED_ID = re.compile(r"(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+")
+
+
+def _encode_id(value: str) -> str:
+    return "".join(
+        ch if _SAFE.fullmatch(ch) else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        for ch in value
+    )
+
+
+def _decode_id(value: str) -> str:
+    if not _ENCODED_ID.fullmatch(value):
+        raise ValueError(f"not an encoded id: {value!r}")
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        if value[i] == "%":
+            out.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.extend(value[i].encode("ascii"))
+            i += 1
+    return out.decode("utf-8")
+
+
+def encode_key(store_id: object, item_id: object) -> str:
+    """Series key for a store and an item, e.g. ``("S01", "I.7")`` -> ``"S01~I%2E7"``."""
+    store, item = str(store_id), str(item_id)
+    if not store or not item:
+        raise ValueError(f"store_id and item_id must be non-empty, got {store_id!r}, {item_id!r}")
+    return f"{_encode_id(store)}{SEPARATOR}{_encode_id(item)}"
+
+
+def decode_key(key: str) -> tuple[str, str]:
+    """(store_id, item_id) of a series key; raises ValueError naming a malformed key."""
+    parts = key.split(SEPARATOR)
+    if len(parts) != 2:
+        raise ValueError(f"series key {key!r} must be '<store>{SEPARATOR}<item>'")
+    try:
+        return _decode_id(parts[0]), _decode_id(parts[1])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"series key {key!r} is malformed: {exc}") from None

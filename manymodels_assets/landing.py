@@ -1,0 +1,96 @@
+"""The landing zone: drops of sales files, their schema check, and quarantine.
+
+Layout: ``<lake>/landing/sales/<drop>/<file>.parquet|.csv``. Drop folder names sort in arrival
+order (the generator and the sensor use UTC timestamps); the latest drop wins when the same
+store, item and date arrive twice. A file that fails a check is moved, never deleted, to
+``landing/quarantine/<drop>/<file>`` beside ``<file>.reason.txt``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REQUIRED = ("store_id", "item_id", "date", "units")
+OPTIONAL = ("price", "promo")
+FORMATS = ("parquet", "csv")
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: str  # as the lake's filesystem names it
+    drop: str
+    name: str
+
+    @property
+    def fmt(self) -> str:
+        return self.name.rsplit(".", 1)[-1].lower()
+
+
+def list_files(fs, landing_dir: str) -> list[LandingFile]:
+    """Every sales file in every drop, oldest drop first. Hidden and temporary files are skipped."""
+    sales = posixpath.join(landing_dir.rstrip("/"), "sales")
+    if not fs.exists(sales):
+        return []
+    files = []
+    for path in fs.find(sales):
+        rel = posixpath.relpath(fs._strip_protocol(path), fs._strip_protocol(sales))
+        parts = rel.split("/")
+        if len(parts) != 2 or parts[1].startswith(("_", ".")):
+            continue
+        files.append(LandingFile(path=path, drop=parts[0], name=parts[1]))
+    return sorted(files, key=lambda f: (f.drop, f.name))
+
+
+def _type_problem(name: str, t: pa.DataType) -> str | None:
+    if name in ("store_id", "item_id"):
+        ok = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) or pa.types.is_dictionary(t)
+    elif name == "date":
+        ok = pa.types.is_date(t) or pa.types.is_timestamp(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+    elif name in ("units", "price"):
+        ok = pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+    else:  # promo
+        ok = pa.types.is_integer(t) or pa.types.is_boolean(t)
+    return None if ok else f"column {name!r} has type {t}"
+
+
+def inspect_file(fs, f: LandingFile) -> tuple[dict[str, str] | None, str | None]:
+    """(column -> type name, reason it cannot be read as sales). Reads only the footer or header.
+
+    CSV columns have type ``"string"``: their values are checked row by row when read.
+    """
+    if f.fmt not in FORMATS:
+        return None, f"unsupported file type {f.fmt!r} (expected one of {FORMATS})"
+    try:
+        if f.fmt == "parquet":
+            with fs.open(f.path, "rb") as fh:
+                schema = pq.ParquetFile(fh).schema_arrow
+            types = {n: schema.field(n).type for n in schema.names}
+        else:
+            with fs.open(f.path, "rb") as fh:
+                header = fh.readline().decode("utf-8-sig")
+            types = {c.strip(): pa.string() for c in next(csv.reader(io.StringIO(header)), [])}
+    except Exception as exc:
+        return None, f"unreadable {f.fmt} file: {type(exc).__name__}: {exc}"
+    missing = [c for c in REQUIRED if c not in types]
+    if missing:
+        return None, f"missing required column(s) {missing}; found {sorted(types)}"
+    if f.fmt == "parquet":
+        problems = [p for n in (*REQUIRED, *OPTIONAL) if n in types for p in [_type_problem(n, types[n])] if p]
+        if problems:
+            return None, "; ".join(problems)
+    return {n: str(t) for n, t in types.items() if n in (*REQUIRED, *OPTIONAL)}, None
+
+
+def quarantine(fs, landing_dir: str, f: LandingFile, reason: str) -> str:
+    """Move ``f`` to the quarantine folder beside a file that says why; returns the new path."""
+    folder = posixpath.join(landing_dir.rstrip("/"), "quarantine", f.drop)
+    fs.makedirs(folder, exist_ok=True)
+    target = posixpath.join(folder, f.name)
+    fs.pipe_file(target + ".reason.txt", f"{f.drop}/{f.name}: {reason}\n".encode())
+    fs.mv(f.path, target)
+    return target

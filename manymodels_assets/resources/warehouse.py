@@ -1,0 +1,114 @@
+"""The warehouse the forecasts are loaded into, over ODBC (pyodbc)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Optional
+
+import dagster as dg
+import pandas as pd
+
+FORECAST_TABLE_COLUMNS = ("store_id", "item_id", "forecast_date", "step", "yhat", "yhat_lower", "yhat_upper",
+                          "model_set", "forecaster", "scored_at")
+_TYPES = {
+    "sqlite": ("TEXT", "TEXT", "DATE", "INTEGER", "REAL", "REAL", "REAL", "TEXT", "TEXT", "TIMESTAMP"),
+    "postgresql": ("VARCHAR(200)", "VARCHAR(200)", "DATE", "INTEGER", "DOUBLE PRECISION", "DOUBLE PRECISION",
+                   "DOUBLE PRECISION", "VARCHAR(100)", "VARCHAR(50)", "TIMESTAMP"),
+}
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The forecasts warehouse: a SQLite file through the SQLite3 ODBC driver by default.
+
+    ``connection_string`` is a full ODBC connection string; set it through
+    MANYMODELS_WAREHOUSE_ODBC so credentials stay out of code and the UI. A load replaces the
+    rows of the loaded series in one transaction: a rerun never duplicates, a failed load
+    leaves the previous rows in place.
+    """
+
+    connection_string: str
+    dialect: str = "sqlite"  # sqlite | postgresql
+    table: str = "forecasts"
+    rows_per_insert: int = 90  # SQLite caps bound parameters at 999 per statement (10 columns)
+
+    def connect(self):
+        import pyodbc
+
+        return pyodbc.connect(self.connection_string, autocommit=False)
+
+    def _ddl(self, name: str, temporary: bool = False) -> str:
+        types = _TYPES[self.dialect]
+        cols = ", ".join(f"{c} {t}" for c, t in zip(FORECAST_TABLE_COLUMNS, types))
+        return f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {name} ({cols})"
+
+    def ensure_table(self, cursor) -> None:
+        exists = cursor.tables(table=self.table, tableType="TABLE").fetchone() is not None
+        if not exists:
+            cursor.execute(self._ddl(self.table))
+            cursor.execute(f"CREATE INDEX ix_{self.table}_series ON {self.table} (store_id, item_id)")
+
+    def replace_forecasts(self, forecasts: pd.DataFrame, series: pd.DataFrame) -> int:
+        """Replace all rows of the series in ``series`` (store_id, item_id) with ``forecasts``.
+
+        Returns the rows inserted.
+        """
+        if self.dialect not in _TYPES:
+            raise ValueError(f"dialect {self.dialect!r} not supported; use one of {sorted(_TYPES)}")
+        rows = _rows(forecasts)
+        stage = f"{self.table}_stage_keys"
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            self.ensure_table(cur)
+            cur.execute(f"CREATE TEMPORARY TABLE {stage} (store_id {_TYPES[self.dialect][0]}, "
+                        f"item_id {_TYPES[self.dialect][1]})")
+            self._insert(cur, stage, ("store_id", "item_id"),
+                         list(series[["store_id", "item_id"]].itertuples(index=False, name=None)))
+            cur.execute(f"DELETE FROM {self.table} WHERE EXISTS (SELECT 1 FROM {stage} s "
+                        f"WHERE s.store_id = {self.table}.store_id AND s.item_id = {self.table}.item_id)")
+            self._insert(cur, self.table, FORECAST_TABLE_COLUMNS, rows)
+            cur.execute(f"DROP TABLE {stage}")
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+        return len(rows)
+
+    def _insert(self, cur, table: str, columns, rows) -> None:
+        # Multi-row INSERT: the SQLite ODBC driver crashes with fast_executemany, and row-at-a-time
+        # is 10x slower over psqlODBC.
+        width = len(columns)
+        chunk = max(1, min(self.rows_per_insert, 990 // width))
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            values = ", ".join(["(" + ", ".join("?" * width) + ")"] * len(part))
+            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}",
+                        [v for row in part for v in row])
+
+    def query(self, sql: str, params: Optional[list] = None) -> pd.DataFrame:
+        conn = self.connect()
+        try:
+            cur = conn.cursor()
+            cur.execute(sql, params or [])
+            cols = [d[0] for d in cur.description]
+            return pd.DataFrame.from_records(cur.fetchall(), columns=cols)
+        finally:
+            conn.close()
+
+
+def _rows(forecasts: pd.DataFrame) -> list[tuple]:
+    frame = forecasts.loc[:, list(FORECAST_TABLE_COLUMNS)]
+    out = []
+    for r in frame.itertuples(index=False, name=None):
+        out.append((str(r[0]), str(r[1]), _date(r[2]), int(r[3]), float(r[4]), float(r[5]), float(r[6]),
+                    r[7], r[8], _timestamp(r[9])))
+    return out
+
+
+def _date(v) -> dt.date:
+    return v if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else pd.Timestamp(v).date()
+
+
+def _timestamp(v) -> dt.datetime:
+    return pd.Timestamp(v).to_pydatetime().replace(tzinfo=None, microsecond=0)

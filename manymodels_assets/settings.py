@@ -1,0 +1,63 @@
+"""The one settings source: environment variables prefixed ``MANYMODELS_``.
+
+Unset variables fall back to embedded defaults that need no server (a folder under
+MANYMODELS_HOME for the lake, sqlite files for MLflow, a SQLite file through the SQLite3
+ODBC driver for the warehouse, Spark ``local[*]``). Production is reached by setting them:
+see README "Configuration". Only :func:`Settings.from_env` reads the environment.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Optional
+
+PREFIX = "MANYMODELS_"
+SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: str
+    lake_root: str
+    lake_account_name: Optional[str]
+    lake_connection_string_set: bool
+    spark_master: str
+    spark_remote: Optional[str]
+    spark_driver_memory: str
+    training_tracking_uri: str
+    production_tracking_uri: str
+    warehouse_odbc_set: bool
+    warehouse_dialect: str
+    warehouse_default_odbc: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        def get(name: str, default: Optional[str] = None) -> Optional[str]:
+            value = env.get(PREFIX + name, "").strip()
+            return value or default
+
+        home = os.path.abspath(get("HOME", ".manymodels"))
+        odbc = env.get("MANYMODELS_WAREHOUSE_ODBC", "")
+        default_dialect = "postgresql" if "postgres" in odbc.lower() else "sqlite"
+        return cls(
+            home=home,
+            lake_root=get("LAKE_ROOT", os.path.join(home, "lake")),
+            lake_account_name=get("LAKE_ACCOUNT_NAME"),
+            lake_connection_string_set=bool(env.get("MANYMODELS_LAKE_CONNECTION_STRING")),
+            spark_master=get("SPARK_MASTER", "local[*]"),
+            spark_remote=get("SPARK_REMOTE"),
+            spark_driver_memory=get("SPARK_DRIVER_MEMORY", "4g"),
+            training_tracking_uri=get("TRAINING_TRACKING_URI", f"sqlite:///{home}/mlflow/training.db"),
+            production_tracking_uri=get("PRODUCTION_TRACKING_URI", f"sqlite:///{home}/mlflow/production.db"),
+            warehouse_odbc_set=bool(odbc),
+            warehouse_dialect=get("WAREHOUSE_DIALECT", default_dialect),
+            warehouse_default_odbc=f"Driver={{SQLite3}};Database={home}/warehouse/forecasts.db",
+        )
+
+    def local_folders(self) -> list[str]:
+        """Folders the embedded defaults write into (created before first use)."""
+        folders = [os.path.join(self.home, "mlflow"), os.path.join(self.home, "warehouse")]
+        if "://" not in self.lake_root:
+            folders.append(self.lake_root)
+        return folders

@@ -1,0 +1,37 @@
+from setuptools import find_packages, setup
+
+# Pins follow DEVELOPERS.md: the dagster integrations 0.29.27 require exactly dagster 1.13.27;
+# pyspark 4.3 does not support pandas 3; mlflow 3.18 does not install here.
+setup(
+    name="manymodels_assets",
+    version="0.1.0",
+    description="Many-models forecasting (one model per store-item) as Dagster software-defined assets",
+    packages=find_packages(exclude=["manymodels_assets_tests"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "dagster==1.13.27",
+        "dagster-webserver==1.13.27",
+        "dagster-pyspark==0.29.27",
+        "dagster-azure==0.29.27",
+        "dagster-mlflow==0.29.27",
+        "dagster-postgres==0.29.27",
+        "pyspark==4.3.0",
+        "pandas>=2.2,<3",
+        "numpy>=1.26",
+        "pyarrow>=15",
+        "sktime==1.2.0",
+        "statsforecast>=2.0",
+        "statsmodels>=0.14",
+        "mlflow>=3.17,<3.18",
+        "pyodbc>=5.5,<5.6",
+        "adlfs>=2024.4",
+        "fsspec>=2024.3",
+        # dagster 1.13.27's UPathIOManager reads UPath._kwargs, removed in 0.3
+        "universal-pathlib<0.3",
+        "matplotlib>=3.8",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "hypothesis>=6", "rdata>=0.11"],
+    },
+    entry_points={"console_scripts": ["manymodels=manymodels_assets.cli:main"]},
+)
