@@ -1,0 +1,43 @@
+# Two commands do all set-up: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+
+export MANYMODELS_HOME ?= $(CURDIR)/.manymodels
+export DAGSTER_HOME ?= $(MANYMODELS_HOME)/dagster_home
+export PYSPARK_PYTHON := $(PY)
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: demo test ui system-deps venv dagster-home clean validate benchmarks
+
+demo: system-deps venv dagster-home
+	$(PY) -m manymodels_assets.cli demo $(DEMO_ARGS)
+
+test: system-deps venv
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+ui: venv dagster-home
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+validate: venv
+	$(VENV)/bin/dagster definitions validate -w workspace.yaml
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+venv: $(VENV)/.installed
+
+# Reinstalled when the dependency list changes. pip is upgraded first: the bundled pip 23.2
+# crashes resolving this set (resolvelib InconsistentCandidate).
+$(VENV)/.installed: setup.py pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+dagster-home:
+	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+
+clean:
+	rm -rf $(MANYMODELS_HOME)

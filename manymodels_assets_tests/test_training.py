@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels_assets.forecasting import candidates
+from manymodels_assets.forecasting.scoring import forecast_series
+from manymodels_assets.forecasting.serialization import dump_model, load_model
+from manymodels_assets.forecasting.training import MODEL_COLUMNS, TrainingConfig, train_series
+
+
+def history(n=365, seed=0, weekly=True, noise=1.0):
+    rng = np.random.default_rng(seed)
+    pattern = np.array([5, 6, 7, 8, 12, 15, 9.0])
+    base = np.resize(pattern, n) if weekly else np.full(n, 10.0)
+    return pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="D"),
+                         "units": base + noise * rng.normal(size=n)})
+
+
+def test_row_has_exactly_the_model_set_columns_and_a_usable_model():
+    row = train_series("S~I", "S", "I", history(), "D", TrainingConfig())
+    assert set(row) == set(MODEL_COLUMNS)
+    assert row["status"] == "ok" and row["n_folds"] == 3 and row["horizon"] == 28
+    assert row["forecaster"] in ("seasonal_naive", "ets", "theta")
+    assert json.loads(row["candidate_metrics"]).keys() == {"seasonal_naive", "ets", "theta"}
+
+
+def test_selection_takes_the_candidate_with_the_lowest_metric():
+    row = train_series("S~I", "S", "I", history(noise=0.5), "D", TrainingConfig(metric="wape"))
+    scores = {c: v["wape"] for c, v in json.loads(row["candidate_metrics"]).items()}
+    assert row["forecaster"] == min(scores, key=scores.get)
+    assert row["wape"] == pytest.approx(scores[row["forecaster"]])
+
+
+def test_seasonal_series_beats_naive_and_picks_a_seasonal_model():
+    cfg = TrainingConfig(candidates=("naive", "seasonal_naive"))
+    row = train_series("S~I", "S", "I", history(noise=0.1), "D", cfg)
+    assert row["forecaster"] == "seasonal_naive"
+    metrics = json.loads(row["candidate_metrics"])
+    assert metrics["seasonal_naive"]["mae"] < metrics["naive"]["mae"] / 5
+
+
+def test_short_series_gets_the_cold_start_model_and_is_flagged():
+    row = train_series("S~I", "S", "I", history(n=20), "D", TrainingConfig())
+    assert row["status"] == "cold_start" and row["forecaster"] == "window_mean"
+    assert "fewer than" in row["error"]
+    fc = forecast_series(row, 28)
+    assert len(fc) == 28 and (fc["yhat_upper"] >= fc["yhat"]).all()
+
+
+def test_empty_series_fails_without_raising():
+    row = train_series("S~I", "S", "I", history(n=0), "D", TrainingConfig())
+    assert row["status"] == "failed" and row["model"] is None
+
+
+def test_a_failing_candidate_does_not_fail_the_series(monkeypatch):
+    def broken(season_length, n_obs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(candidates.CANDIDATES, "broken", broken)
+    monkeypatch.setitem(candidates._ALL, "broken", broken)
+    row = train_series("S~I", "S", "I", history(), "D", TrainingConfig(candidates=("broken", "seasonal_naive")))
+    assert row["status"] == "ok" and row["forecaster"] == "seasonal_naive"
+    assert "boom" in json.loads(row["candidate_metrics"])["broken"]["error"]
+
+
+def test_series_with_zeros_trains_every_candidate():
+    h = history()
+    h.loc[h.index % 3 == 0, "units"] = 0.0
+    row = train_series("S~I", "S", "I", h, "D", TrainingConfig())
+    assert all("error" not in v for v in json.loads(row["candidate_metrics"]).values())
+
+
+def test_weekly_defaults():
+    cfg = TrainingConfig()
+    assert cfg.resolved("W-WED") == (12, 52)
+    assert cfg.resolved("D") == (28, 7)
+
+
+def test_config_rejects_unknown_names():
+    with pytest.raises(ValueError, match="unknown candidates"):
+        TrainingConfig(candidates=("prophet",))
+    with pytest.raises(ValueError, match="metric"):
+        TrainingConfig(metric="r2")
+
+
+def test_serialization_round_trip_predicts_the_same():
+    fitted, _ = candidates.fit_predict("ets", pd.Series(history()["units"].to_numpy(),
+                                       index=pd.period_range("2024-01-01", periods=365, freq="D")), 28, 7)
+    again = load_model(dump_model(fitted))
+    np.testing.assert_allclose(np.asarray(again.predict(fh=np.arange(1, 29))),
+                               np.asarray(fitted.predict(fh=np.arange(1, 29))))
+
+
+def test_forecast_dates_follow_the_last_date_and_are_non_negative():
+    h = history(noise=3)
+    row = train_series("S~I", "S", "I", h, "D", TrainingConfig())
+    fc = forecast_series(row, 28)
+    assert fc["forecast_date"].iloc[0] == (h["date"].iloc[-1] + pd.Timedelta(days=1)).date()
+    assert list(fc["step"]) == list(range(1, 29))
+    assert (fc[["yhat", "yhat_lower", "yhat_upper"]] >= 0).all().all()
+    assert (fc["yhat_lower"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat_upper"]).all()

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the embedded defaults need from Debian/Ubuntu packages, only when missing:
+# a Java 17+ runtime (Spark 4), unixODBC, the SQLite3 ODBC driver, psqlODBC (PostgreSQL
+# warehouse tests), and python3-venv. Idempotent; runs apt-get update at most once.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+missing=()
+
+java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
+command -v odbcinst >/dev/null 2>&1 || missing+=(unixodbc)
+dpkg -s unixodbc-dev >/dev/null 2>&1 || missing+=(unixodbc-dev)
+odbcinst -q -d -n SQLite3 >/dev/null 2>&1 || missing+=(libsqliteodbc)
+odbcinst -q -d -n "PostgreSQL Unicode" >/dev/null 2>&1 || missing+=(odbc-postgresql)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+echo "system packages: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+odbcinst -q -d -n SQLite3 >/dev/null || { echo "SQLite3 ODBC driver still not registered" >&2; exit 1; }
