@@ -1,0 +1,148 @@
+"""The whole asset graph through real Spark local[2], real MLflow (sqlite), the real SQLite3
+ODBC driver and a persistent Dagster instance."""
+import os
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from manymodels_assets.cli import PARTITIONED_JOBS, RANGE_END, RANGE_START, run_all, summary
+from manymodels_assets.definitions import build_definitions
+from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.sales_generator import GeneratorConfig, generate
+from manymodels_assets.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+PARTITIONED = ["store_item_series", "trained_models", "promoted_models", "batch_forecasts", "synapse_predictions"]
+FIRST_DROP, SECOND_DROP = "20250101T000000Z", "20250102T000000Z"
+
+
+def write_landing(landing):
+    generate(GeneratorConfig(stores=5, items=5, days=730, seed=11, series_per_part=10), landing, drop=FIRST_DROP)
+    second = os.path.join(landing, "sales", SECOND_DROP)
+    os.makedirs(second)
+    # A restatement of one day: the later drop must win.
+    pd.DataFrame({"store_id": ["S0001"], "item_id": ["I00001"], "date": ["2024-12-30"], "units": [999]}).to_csv(
+        os.path.join(second, "restatement.csv"), index=False)
+    # A new store-item with 10 days of history: too short to backtest -> cold start, still forecast.
+    pd.DataFrame({"store_id": "S0099", "item_id": "I99999", "units": 3.0,
+                  "date": pd.date_range("2024-12-21", periods=10).date.astype(str)}).to_parquet(
+        os.path.join(second, "new_item.parquet"))
+    # Bad files: a missing column, and a negative quantity on its third row.
+    pd.DataFrame({"store_id": ["S0001"], "item_id": ["I00002"], "date": ["2024-12-30"]}).to_parquet(
+        os.path.join(second, "no_units.parquet"))
+    pd.DataFrame({"store_id": ["S0002"] * 3, "item_id": ["I00002"] * 3, "date": ["2024-12-28", "2024-12-29",
+                  "2024-12-30"], "units": [1, 2, -5]}).to_csv(os.path.join(second, "negative.csv"), index=False)
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    home = tmp_path_factory.mktemp("manymodels")
+    settings = Settings.from_env({"MANYMODELS_HOME": str(home), "MANYMODELS_SPARK_MASTER": "local[2]",
+                                  "MANYMODELS_SPARK_DRIVER_MEMORY": "2g"})
+    write_landing(os.path.join(settings.lake_root, "landing"))
+    defs = build_definitions(settings)
+    (home / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
+        run_all(defs, instance)
+        yield defs, instance, settings
+
+
+def keys_of(instance):
+    return instance.get_dynamic_partitions("store_item")
+
+
+def test_partitions_are_one_per_store_item(pipeline):
+    _, instance, _ = pipeline
+    keys = keys_of(instance)
+    assert len(keys) == 26
+    assert encode_key("S0099", "I99999") in keys and encode_key("S0001", "I00001") in keys
+
+
+def test_each_partitioned_job_ran_once_over_the_whole_range(pipeline):
+    _, instance, _ = pipeline
+    for job in PARTITIONED_JOBS:
+        runs = instance.get_runs(filters=dg.RunsFilter(job_name=job))
+        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_one_materialization_per_partition(pipeline):
+    _, instance, _ = pipeline
+    keys = set(keys_of(instance))
+    for asset in PARTITIONED:
+        records = instance.fetch_materializations(dg.AssetKey(asset), limit=1000).records
+        per_key = pd.Series([r.partition_key for r in records]).value_counts()
+        assert set(per_key.index) == keys, asset
+        assert (per_key == 1).all(), asset
+
+
+def test_bad_files_are_quarantined_with_their_reason_and_good_ones_flow(pipeline):
+    defs, instance, settings = pipeline
+    q = os.path.join(settings.lake_root, "landing", "quarantine", SECOND_DROP)
+    assert sorted(f for f in os.listdir(q) if not f.endswith(".txt")) == ["negative.csv", "no_units.parquet"]
+    assert "missing required column(s) ['units']" in open(os.path.join(q, "no_units.parquet.reason.txt")).read()
+    reason = open(os.path.join(q, "negative.csv.reason.txt")).read()
+    assert "1 row(s)" in reason and "units=-5" in reason and "date=2024-12-30" in reason
+    assert not os.path.exists(os.path.join(settings.lake_root, "landing", "sales", SECOND_DROP, "negative.csv"))
+    md = instance.get_latest_materialization_event(dg.AssetKey("raw_sales")).asset_materialization.metadata
+    assert md["files_quarantined"].value == 2 and md["duplicates_dropped"].value == 1
+    lake = defs.resources["lake"]
+    raw = pd.read_parquet(lake.uri("raw/sales", lake.current_version("raw/sales")))
+    latest = raw[(raw.store_id == "S0001") & (raw.item_id == "I00001") & (raw.date == pd.Timestamp("2024-12-30").date())]
+    assert list(latest["units"]) == [999.0] and list(latest["drop"]) == [SECOND_DROP]
+    # the good rows of the bad CSV's store-item still come from the first drop
+    assert len(raw[(raw.store_id == "S0002") & (raw.item_id == "I00002")]) > 100
+
+
+def test_model_set_and_registries(pipeline):
+    defs, instance, _ = pipeline
+    training, production = defs.resources["training_registry"], defs.resources["production_registry"]
+    versions = training.client.search_model_versions(f"name='{training.model_name}'")
+    assert len(versions) == 1
+    tags = versions[0].tags
+    assert tags["series_count"] == "26" and tags["model_set"].startswith("ms-") and len(tags["data_version"]) == 16
+    assert tags["partition_range"].endswith("(26 keys)")
+    run = training.client.get_run(versions[0].run_id)
+    assert run.data.tags["dagster_run_id"] and run.data.metrics["series"] == 26
+    assert [str(v.version) for v in production.client.search_model_versions(f"name='{production.model_name}'")] == ["1"]
+    assert str(production.version_by_alias("production").version) == "1"
+    lake = defs.resources["lake"]
+    models = pd.read_parquet(lake.uri("models", tags["model_set"]))
+    assert len(models) == 26 and models["key"].is_unique
+    cold = models.set_index("key").loc[encode_key("S0099", "I99999")]
+    assert cold["status"] == "cold_start" and cold["forecaster"] == "window_mean"
+    assert set(models["status"]) <= {"ok", "cold_start"}
+
+
+def test_warehouse_has_series_times_horizon_rows_and_reruns_do_not_duplicate(pipeline):
+    defs, instance, _ = pipeline
+    warehouse = defs.resources["warehouse"]
+
+    def check():
+        n = warehouse.query("SELECT COUNT(*) AS n FROM forecasts")["n"][0]
+        dup = warehouse.query("SELECT store_id, item_id, forecast_date, COUNT(*) AS c FROM forecasts "
+                              "GROUP BY store_id, item_id, forecast_date HAVING COUNT(*) > 1")
+        return int(n), len(dup)
+
+    assert check() == (26 * 28, 0)
+    keys = keys_of(instance)
+    defs.resolve_job_def("batch_scoring_pipeline").execute_in_process(
+        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+    assert check() == (26 * 28, 0)
+    one = warehouse.query("SELECT MIN(step) AS lo, MAX(step) AS hi, COUNT(DISTINCT scored_at) AS runs FROM forecasts")
+    assert (one["lo"][0], one["hi"][0], one["runs"][0]) == (1, 28, 1)
+
+
+def test_retraining_adds_one_version_per_registry_and_moves_the_aliases(pipeline):
+    defs, instance, _ = pipeline
+    keys = keys_of(instance)
+    tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
+    for job in ("training_pipeline", "promotion_pipeline"):
+        defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
+    training, production = defs.resources["training_registry"], defs.resources["production_registry"]
+    assert len(training.client.search_model_versions(f"name='{training.model_name}'")) == 2
+    assert str(production.version_by_alias("production").version) == "2"
+    assert str(production.version_by_alias("previous").version) == "1"
+    text = summary(defs, instance)
+    assert "26 store-items" in text and f"{26 * 28:,} forecast rows for 26 series" in text
