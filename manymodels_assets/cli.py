@@ -41,15 +41,17 @@ def run_all(defs, instance, log=print) -> dict[str, float]:
     from manymodels_assets.partitions import store_item
 
     timings = {}
+    # Step events go to the instance (and the UI); the console gets warnings and errors only.
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     t = time.perf_counter()
-    defs.resolve_job_def("ingest_pipeline").execute_in_process(instance=instance)
+    defs.resolve_job_def("ingest_pipeline").execute_in_process(instance=instance, run_config=quiet)
     timings["ingest_pipeline"] = time.perf_counter() - t
     keys = instance.get_dynamic_partitions(store_item.name)
     log(f"ingest_pipeline: {len(keys)} store-items in {timings['ingest_pipeline']:.0f}s")
     tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
     for name in PARTITIONED_JOBS:
         t = time.perf_counter()
-        defs.resolve_job_def(name).execute_in_process(instance=instance, tags=tags)
+        defs.resolve_job_def(name).execute_in_process(instance=instance, tags=tags, run_config=quiet)
         timings[name] = time.perf_counter() - t
         log(f"{name}: {len(keys)} store-items in one run, {timings[name]:.0f}s")
     return timings

@@ -30,6 +30,9 @@ def spark_config(master: str = "local[*]", remote: Optional[str] = None, driver_
             "spark.driver.memory": driver_memory,
             "spark.ui.enabled": "false",
         })
+        if master.startswith("local"):
+            # Keep a one-machine Spark on loopback instead of the first network interface.
+            conf.update({"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"})
         for var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
             conf[f"spark.executorEnv.{var}"] = "1"
     conf.update(extra or {})
