@@ -1,9 +1,10 @@
-"""The landing zone: drops of sales files, their schema check, and quarantine.
+"""The landing zone: drops of files per feed, their schema check, and quarantine.
 
-Layout: ``<lake>/landing/sales/<drop>/<file>.parquet|.csv``. Drop folder names sort in arrival
-order (the generator and the sensor use UTC timestamps); the latest drop wins when the same
-store, item and date arrive twice. A file that fails a check is moved, never deleted, to
-``landing/quarantine/<drop>/<file>`` beside ``<file>.reason.txt``.
+Layout: ``<lake>/landing/<feed>/<drop>/<file>.parquet|.csv`` with two feeds: ``sales``
+(what was sold) and ``calendar`` (planned prices and promotions for coming dates). Drop
+folder names sort in arrival order (the generator uses UTC timestamps); the latest drop wins
+when the same store, item and date arrive twice. A file that fails a check is moved, never
+deleted, to ``landing/quarantine/<feed>/<drop>/<file>`` beside ``<file>.reason.txt``.
 """
 from __future__ import annotations
 
@@ -15,9 +16,19 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-REQUIRED = ("store_id", "item_id", "date", "units")
-OPTIONAL = ("price", "promo")
 FORMATS = ("parquet", "csv")
+
+
+@dataclass(frozen=True)
+class Feed:
+    name: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+
+SALES = Feed("sales", required=("store_id", "item_id", "date", "units"), optional=("price", "promo"))
+CALENDAR = Feed("calendar", required=("store_id", "item_id", "date"), optional=("price", "promo"))
+FEEDS = (SALES, CALENDAR)
 
 
 @dataclass(frozen=True)
@@ -25,24 +36,29 @@ class LandingFile:
     path: str  # as the lake's filesystem names it
     drop: str
     name: str
+    feed: Feed = SALES
+
+    @property
+    def label(self) -> str:
+        return f"{self.feed.name}/{self.drop}/{self.name}"
 
     @property
     def fmt(self) -> str:
         return self.name.rsplit(".", 1)[-1].lower()
 
 
-def list_files(fs, landing_dir: str) -> list[LandingFile]:
-    """Every sales file in every drop, oldest drop first. Hidden and temporary files are skipped."""
-    sales = posixpath.join(landing_dir.rstrip("/"), "sales")
-    if not fs.exists(sales):
+def list_files(fs, landing_dir: str, feed: Feed = SALES) -> list[LandingFile]:
+    """Every file of ``feed`` in every drop, oldest drop first. Hidden and temporary files are skipped."""
+    folder = posixpath.join(landing_dir.rstrip("/"), feed.name)
+    if not fs.exists(folder):
         return []
     files = []
-    for path in fs.find(sales):
-        rel = posixpath.relpath(fs._strip_protocol(path), fs._strip_protocol(sales))
+    for path in fs.find(folder):
+        rel = posixpath.relpath(fs._strip_protocol(path), fs._strip_protocol(folder))
         parts = rel.split("/")
         if len(parts) != 2 or parts[1].startswith(("_", ".")):
             continue
-        files.append(LandingFile(path=path, drop=parts[0], name=parts[1]))
+        files.append(LandingFile(path=path, drop=parts[0], name=parts[1], feed=feed))
     return sorted(files, key=lambda f: (f.drop, f.name))
 
 
@@ -76,21 +92,24 @@ def inspect_file(fs, f: LandingFile) -> tuple[dict[str, str] | None, str | None]
             types = {c.strip(): pa.string() for c in next(csv.reader(io.StringIO(header)), [])}
     except Exception as exc:
         return None, f"unreadable {f.fmt} file: {type(exc).__name__}: {exc}"
-    missing = [c for c in REQUIRED if c not in types]
+    feed = f.feed
+    missing = [c for c in feed.required if c not in types]
     if missing:
         return None, f"missing required column(s) {missing}; found {sorted(types)}"
+    if feed is CALENDAR and not any(c in types for c in feed.optional):
+        return None, f"a calendar file needs a price or promo column; found {sorted(types)}"
     if f.fmt == "parquet":
-        problems = [p for n in (*REQUIRED, *OPTIONAL) if n in types for p in [_type_problem(n, types[n])] if p]
+        problems = [p for n in (*feed.required, *feed.optional) if n in types for p in [_type_problem(n, types[n])] if p]
         if problems:
             return None, "; ".join(problems)
-    return {n: str(t) for n, t in types.items() if n in (*REQUIRED, *OPTIONAL)}, None
+    return {n: str(t) for n, t in types.items() if n in (*feed.required, *feed.optional)}, None
 
 
 def quarantine(fs, landing_dir: str, f: LandingFile, reason: str) -> str:
     """Move ``f`` to the quarantine folder beside a file that says why; returns the new path."""
-    folder = posixpath.join(landing_dir.rstrip("/"), "quarantine", f.drop)
+    folder = posixpath.join(landing_dir.rstrip("/"), "quarantine", f.feed.name, f.drop)
     fs.makedirs(folder, exist_ok=True)
     target = posixpath.join(folder, f.name)
-    fs.pipe_file(target + ".reason.txt", f"{f.drop}/{f.name}: {reason}\n".encode())
+    fs.pipe_file(target + ".reason.txt", f"{f.label}: {reason}\n".encode())
     fs.mv(f.path, target)
     return target

@@ -6,7 +6,8 @@ Some items are intermittent (mostly zero), some start late, some stop. Output is
 deterministic by seed: every series draws from its own generator seeded by (seed, store, item),
 so a chunk can be generated without the others and 10,000 x 4,000 rows never sit in memory.
 
-Layout: ``<landing>/sales/<drop>/part-00000.parquet`` (or ``.csv``), one part per chunk.
+Layout: ``<landing>/sales/<drop>/part-00000.parquet`` (or ``.csv``), one part per chunk, and
+the planned prices and promotions of the following days in ``<landing>/calendar/<drop>/``.
 Drop folders sort in arrival order; later drops win per store, item and date.
 """
 from __future__ import annotations
@@ -87,6 +88,25 @@ def series_frame(cfg: GeneratorConfig, s: int, i: int, dates: pd.DatetimeIndex, 
     })
 
 
+def plan_frame(cfg: GeneratorConfig, s: int, i: int, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Planned price and promotion of one store-item for ``dates`` (after the history)."""
+    base_price = round(float(np.random.default_rng([cfg.seed, s, i]).uniform(1, 20)), 2)  # same draw as history
+    rng = np.random.default_rng([cfg.seed, s, i, 1])
+    n = len(dates)
+    discount = rng.random(n) < 0.08
+    return pd.DataFrame({"store_id": store_id(s), "item_id": item_id(i), "date": dates.date,
+                         "price": np.where(discount, base_price * rng.uniform(0.7, 0.9, n), base_price).round(2),
+                         "promo": (rng.random(n) < 0.04).astype(np.int8)})
+
+
+def iter_plan_chunks(cfg: GeneratorConfig, days: int) -> Iterator[pd.DataFrame]:
+    dates = pd.date_range(pd.Timestamp(cfg.start) + pd.Timedelta(days=cfg.days), periods=days, freq="D")
+    pairs = [(s, i) for s in range(1, cfg.stores + 1) for i in range(1, cfg.items + 1)]
+    for k in range(0, len(pairs), cfg.series_per_part * 10):
+        yield pd.concat([plan_frame(cfg, s, i, dates) for s, i in pairs[k:k + cfg.series_per_part * 10]],
+                        ignore_index=True)
+
+
 def iter_chunks(cfg: GeneratorConfig) -> Iterator[pd.DataFrame]:
     """Chunks of ``cfg.series_per_part`` series each, in store-major order."""
     dates = pd.date_range(cfg.start, periods=cfg.days, freq="D")
@@ -102,15 +122,15 @@ def drop_name(when: dt.datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%SZ")
 
 
-def write_drop(frames, landing_dir: str, drop: str, fmt: str = "parquet", fs=None) -> list[str]:
-    """Write ``frames`` (an iterable of frames) as one drop; returns the files written.
+def write_drop(frames, landing_dir: str, drop: str, fmt: str = "parquet", fs=None, feed: str = "sales") -> list[str]:
+    """Write ``frames`` (an iterable of frames) as one drop of ``feed``; returns the files written.
 
     Each part is written under a temporary name and renamed, so a reader never sees half a file.
     """
     import fsspec
 
     fs = fs or fsspec.filesystem("file")
-    folder = f"{landing_dir.rstrip('/')}/sales/{drop}"
+    folder = f"{landing_dir.rstrip('/')}/{feed}/{drop}"
     fs.makedirs(folder, exist_ok=True)
     written = []
     for n, frame in enumerate(frames):
@@ -129,8 +149,13 @@ def write_drop(frames, landing_dir: str, drop: str, fmt: str = "parquet", fs=Non
     return written
 
 
-def generate(cfg: GeneratorConfig, landing_dir: str, fmt: str = "parquet", drop: str | None = None) -> list[str]:
-    """Generate the whole history as one drop in ``landing_dir``; returns the files written."""
+def generate(cfg: GeneratorConfig, landing_dir: str, fmt: str = "parquet", drop: str | None = None,
+             plan_days: int = 28) -> list[str]:
+    """Generate the whole history as one sales drop in ``landing_dir``, and a calendar drop
+    planning the next ``plan_days`` days (0: none); returns the files written."""
     # Default drop name: the day after the last sales date, as if the drop landed then.
     drop = drop or drop_name(dt.datetime.fromisoformat(cfg.start) + dt.timedelta(days=cfg.days))
-    return write_drop(iter_chunks(cfg), landing_dir, drop, fmt)
+    files = write_drop(iter_chunks(cfg), landing_dir, drop, fmt)
+    if plan_days:
+        files += write_drop(iter_plan_chunks(cfg, plan_days), landing_dir, drop, fmt, feed="calendar")
+    return files

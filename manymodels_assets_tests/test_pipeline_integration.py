@@ -1,5 +1,6 @@
 """The whole asset graph through real Spark local[2], real MLflow (sqlite), the real SQLite3
 ODBC driver and a persistent Dagster instance."""
+import json
 import os
 
 import dagster as dg
@@ -19,16 +20,18 @@ FIRST_DROP, SECOND_DROP = "20250101T000000Z", "20250102T000000Z"
 
 
 def write_landing(landing):
+    # also writes landing/calendar/<drop>/: the planned price and promotion of the next 28 days
     generate(GeneratorConfig(stores=5, items=5, days=730, seed=11, series_per_part=10), landing, drop=FIRST_DROP)
     second = os.path.join(landing, "sales", SECOND_DROP)
     os.makedirs(second)
     # A restatement of one day: the later drop must win.
     pd.DataFrame({"store_id": ["S0001"], "item_id": ["I00001"], "date": ["2024-12-30"], "units": [999]}).to_csv(
         os.path.join(second, "restatement.csv"), index=False)
-    # A new store-item with 10 days of history: too short to backtest -> cold start, still forecast.
-    pd.DataFrame({"store_id": "S0099", "item_id": "I99999", "units": 3.0,
-                  "date": pd.date_range("2024-12-21", periods=10).date.astype(str)}).to_parquet(
-        os.path.join(second, "new_item.parquet"))
+    # New store-items with 10 days of history: too short to backtest -> cold start, still forecast.
+    # I00001 sells in other stores (item profile); I99999 sells nowhere else (last-season mean).
+    pd.DataFrame({"store_id": "S0099", "item_id": ["I99999"] * 10 + ["I00001"] * 10, "units": 3.0,
+                  "date": list(pd.date_range("2024-12-21", periods=10).date.astype(str)) * 2}).to_parquet(
+        os.path.join(second, "new_items.parquet"))
     # Bad files: a missing column, and a negative quantity on its third row.
     pd.DataFrame({"store_id": ["S0001"], "item_id": ["I00002"], "date": ["2024-12-30"]}).to_parquet(
         os.path.join(second, "no_units.parquet"))
@@ -56,7 +59,7 @@ def keys_of(instance):
 def test_partitions_are_one_per_store_item(pipeline):
     _, instance, _ = pipeline
     keys = keys_of(instance)
-    assert len(keys) == 26
+    assert len(keys) == 27
     assert encode_key("S0099", "I99999") in keys and encode_key("S0001", "I00001") in keys
 
 
@@ -79,7 +82,7 @@ def test_one_materialization_per_partition(pipeline):
 
 def test_bad_files_are_quarantined_with_their_reason_and_good_ones_flow(pipeline):
     defs, instance, settings = pipeline
-    q = os.path.join(settings.lake_root, "landing", "quarantine", SECOND_DROP)
+    q = os.path.join(settings.lake_root, "landing", "quarantine", "sales", SECOND_DROP)
     assert sorted(f for f in os.listdir(q) if not f.endswith(".txt")) == ["negative.csv", "no_units.parquet"]
     assert "missing required column(s) ['units']" in open(os.path.join(q, "no_units.parquet.reason.txt")).read()
     reason = open(os.path.join(q, "negative.csv.reason.txt")).read()
@@ -101,18 +104,25 @@ def test_model_set_and_registries(pipeline):
     versions = training.client.search_model_versions(f"name='{training.model_name}'")
     assert len(versions) == 1
     tags = versions[0].tags
-    assert tags["series_count"] == "26" and tags["model_set"].startswith("ms-") and len(tags["data_version"]) == 16
-    assert tags["partition_range"].endswith("(26 keys)")
+    assert tags["series_count"] == "27" and tags["model_set"].startswith("ms-") and len(tags["data_version"]) == 16
+    assert tags["partition_range"].endswith("(27 keys)")
     run = training.client.get_run(versions[0].run_id)
-    assert run.data.tags["dagster_run_id"] and run.data.metrics["series"] == 26
+    assert run.data.tags["dagster_run_id"] and run.data.metrics["series"] == 27
     assert [str(v.version) for v in production.client.search_model_versions(f"name='{production.model_name}'")] == ["1"]
     assert str(production.version_by_alias("production").version) == "1"
     lake = defs.resources["lake"]
     models = pd.read_parquet(lake.uri("models", tags["model_set"]))
-    assert len(models) == 26 and models["key"].is_unique
-    cold = models.set_index("key").loc[encode_key("S0099", "I99999")]
-    assert cold["status"] == "cold_start" and cold["forecaster"] == "window_mean"
+    assert len(models) == 27 and models["key"].is_unique
+    by_key = models.set_index("key")
+    alone = by_key.loc[encode_key("S0099", "I99999")]
+    assert alone["status"] == "cold_start" and alone["forecaster"] == "window_mean"
+    profiled = by_key.loc[encode_key("S0099", "I00001")]
+    assert profiled["status"] == "cold_start" and profiled["forecaster"] == "item_profile"
+    assert "item's profile across stores" in profiled["error"]
     assert set(models["status"]) <= {"ok", "cold_start"}
+    # the planned calendar reached training: the regression candidate was backtested, not skipped
+    regression = [json.loads(c)["regression"] for c in models.loc[models["status"] == "ok", "candidate_metrics"]]
+    assert all("skipped" not in r and "error" not in r for r in regression)
 
 
 def test_warehouse_has_series_times_horizon_rows_and_reruns_do_not_duplicate(pipeline):
@@ -125,11 +135,15 @@ def test_warehouse_has_series_times_horizon_rows_and_reruns_do_not_duplicate(pip
                               "GROUP BY store_id, item_id, forecast_date HAVING COUNT(*) > 1")
         return int(n), len(dup)
 
-    assert check() == (26 * 28, 0)
+    assert check() == (27 * 28, 0)
+    cold = warehouse.query("SELECT item_id, SUM(cold_start) AS c FROM forecasts WHERE store_id = 'S0099' "
+                           "GROUP BY item_id ORDER BY item_id")
+    assert list(cold["c"]) == [28, 28]
+    assert int(warehouse.query("SELECT SUM(cold_start) AS c FROM forecasts")["c"][0]) == 56
     keys = keys_of(instance)
     defs.resolve_job_def("batch_scoring_pipeline").execute_in_process(
         instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
-    assert check() == (26 * 28, 0)
+    assert check() == (27 * 28, 0)
     one = warehouse.query("SELECT MIN(step) AS lo, MAX(step) AS hi, COUNT(DISTINCT scored_at) AS runs FROM forecasts")
     assert (one["lo"][0], one["hi"][0], one["runs"][0]) == (1, 28, 1)
 
@@ -145,4 +159,16 @@ def test_retraining_adds_one_version_per_registry_and_moves_the_aliases(pipeline
     assert str(production.version_by_alias("production").version) == "2"
     assert str(production.version_by_alias("previous").version) == "1"
     text = summary(defs, instance)
-    assert "26 store-items" in text and f"{26 * 28:,} forecast rows for 26 series" in text
+    assert "27 store-items" in text and f"{27 * 28:,} forecast rows for 27 series" in text
+
+
+def test_each_partition_carries_its_own_numbers_and_some_a_plot(pipeline):
+    _, instance, _ = pipeline
+    records = instance.fetch_materializations(dg.AssetKey("trained_models"), limit=1000).records
+    first_run = {r.partition_key: r.asset_materialization.metadata for r in records
+                 if r.run_id == records[-1].run_id}
+    assert len(first_run) == 27
+    assert all(md["series_status"].value in ("ok", "cold_start") for md in first_run.values())
+    plotted = [k for k, md in first_run.items() if "forecast_plot" in md]
+    assert len(plotted) == 12 and "data:image/png;base64," in first_run[plotted[0]]["forecast_plot"].value
+    assert "forecaster_mix" in first_run[plotted[0]] and "mase_histogram" in first_run[plotted[0]]

@@ -29,7 +29,10 @@ def test_panel_has_the_advertised_shapes():
 def test_writes_one_part_per_chunk_into_the_drop(tmp_path):
     files = generate(GeneratorConfig(stores=2, items=3, days=30, series_per_part=4, late_start_share=0,
                                      stopped_share=0), str(tmp_path), fmt="csv",
-                     drop="20250101T000000Z")
-    assert [f.rsplit("/", 1)[-1] for f in files] == ["part-00000.csv", "part-00001.csv"]
-    assert len(pd.concat(pd.read_csv(f) for f in files)) == 6 * 30
+                     drop="20250101T000000Z", plan_days=7)
+    assert [f.split("/")[-3] + "/" + f.rsplit("/", 1)[-1] for f in files] == [
+        "sales/part-00000.csv", "sales/part-00001.csv", "calendar/part-00000.csv"]
+    assert len(pd.concat(pd.read_csv(f) for f in files[:2])) == 6 * 30
+    plan = pd.read_csv(files[2])
+    assert len(plan) == 6 * 7 and plan["date"].min() == "2023-01-31" and (plan["price"] > 0).all()
     assert not list((tmp_path / "sales" / "20250101T000000Z").glob("_tmp*"))

@@ -10,7 +10,7 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 def forecasts(series, steps=3, value=1.0, model_set="ms-1"):
     rows = [{"store_id": s, "item_id": i, "forecast_date": dt.date(2025, 1, 1) + dt.timedelta(days=k), "step": k + 1,
              "yhat": value, "yhat_lower": value - 1, "yhat_upper": value + 1, "model_set": model_set,
-             "forecaster": "ets", "scored_at": pd.Timestamp("2025-01-01 10:00:00")}
+             "forecaster": "ets", "scored_at": pd.Timestamp("2025-01-01 10:00:00"), "cold_start": False}
             for s, i in series for k in range(steps)]
     return pd.DataFrame(rows)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from manymodels_assets.forecasting.keys import decode_key
 
 RAW_TABLE = "raw/sales"
+CALENDAR_TABLE = "raw/calendar"
 SERIES_TABLE = "series"
 FORECASTS_TABLE = "forecasts"
 MODELS_DIR = "models"

@@ -1,5 +1,6 @@
 """``trained_models``: a backtested, selected and refit model per series, written as one model set."""
 
+import json
 from typing import Optional
 
 import dagster as dg
@@ -8,9 +9,12 @@ import pandas as pd
 from manymodels_assets.resources.spark import SparkResource
 
 from manymodels_assets.assets import plots
-from manymodels_assets.assets.common import MODELS_DIR, SERIES_TABLE, range_label, selected_keys, stamped_id, table
+from pyspark.sql import functions as F
+
+from manymodels_assets.assets.common import (CALENDAR_TABLE, MODELS_DIR, SERIES_TABLE, key_pairs, range_label,
+                                             selected_keys, stamped_id, table)
 from manymodels_assets.assets.series import store_item_series
-from manymodels_assets.engine.pipeline import train_models
+from manymodels_assets.engine.pipeline import item_profiles, train_models
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
 from manymodels_assets.forecasting.training import TrainingConfig
 from manymodels_assets.partitions import store_item
@@ -18,13 +22,17 @@ from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource
 
 SUMMARY_COLUMNS = ["key", "store_id", "item_id", "status", "forecaster", "n_obs", "n_folds", "mae", "rmse", "mape",
-                   "smape", "wape", "mase", "interval_halfwidth", "interval_coverage", "data_version", "fit_seconds",
+                   "smape", "wape", "mase", "interval_width", "interval_coverage", "data_version", "fit_seconds",
                    "error", "candidate_metrics", "model_set"]
+_DEFAULT = TrainingConfig()
 
 
 class TrainingSettings(dg.Config):
-    candidates: list[str] = ["seasonal_naive", "ets", "theta"]
-    """Forecasters to backtest for each series; known: naive, seasonal_naive, ets, theta."""
+    candidates: list[str] = list(_DEFAULT.candidates)
+    """Forecasters to backtest for each series: naive, seasonal_naive, ets, theta, croston, tsb,
+    regression (price and promotion; needs the planned calendar), dynamic_regression."""
+    combine_top: int = _DEFAULT.combine_top
+    """Also try the mean of the best N candidates of each series (0: off)."""
     metric: str = "mase"
     """Selection metric, lower is better: mase, wape, smape, mae, rmse or mape."""
     n_folds: int = 3
@@ -35,11 +43,15 @@ class TrainingSettings(dg.Config):
     """Season length; default 7 for daily data, 52 for weekly."""
     interval_level: float = 0.95
     """Prediction interval level."""
+    interval_scale: str = "log"
+    """Conformal intervals on log1p errors ("log": width follows the level) or plain errors ("additive")."""
+    plot_series: int = 12
+    """Series of the run that get a history / backtest / forecast plot in their partition's metadata."""
 
     def to_core(self) -> TrainingConfig:
         return TrainingConfig(candidates=tuple(self.candidates), metric=self.metric, n_folds=self.n_folds,
-                              horizon=self.horizon, season_length=self.season_length,
-                              interval_level=self.interval_level)
+                              horizon=self.horizon, season_length=self.season_length, combine_top=self.combine_top,
+                              interval_level=self.interval_level, interval_scale=self.interval_scale)
 
 
 def model_set_uri(lake: LakeResource, model_set: str) -> str:
@@ -73,7 +85,14 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     if series is None:
         raise dg.Failure("store_item_series has not been materialized yet")
     model_set = stamped_id("ms", context.run_id)
-    rows = train_models(only_keys(series, keys_frame(session, keys)), core, model_set)
+    selected = only_keys(series, keys_frame(session, keys))
+    first = series.select("freq", "date").agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
+    calendar = read_current(session, lake, CALENDAR_TABLE)
+    plans = (calendar.where(F.col("date") > F.lit(first["end"]))
+             .join(F.broadcast(session.createDataFrame(key_pairs(keys))), ["store_id", "item_id"])
+             if calendar is not None else None)
+    profiles = item_profiles(series, selected, core, first["freq"], first["end"])
+    rows = train_models(selected, core, model_set, plans, profiles)
     uri = write_model_set(lake, rows, model_set)
     summary = session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)).select(*SUMMARY_COLUMNS).toPandas()
     if summary.empty:
@@ -105,6 +124,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
                   "data_version": data_version},
     )
     version = training_registry.register_model_set(run_id, tags)
+    _per_series_metadata(context, session, lake, summary, model_set, config.plot_series)
 
     quantiles = ok[["mase", "wape", "smape"]].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).rename_axis("quantile").reset_index()
     return dg.MaterializeResult(metadata={
@@ -117,6 +137,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         "mase_histogram": plots.histogram(ok["mase"], "Backtest MASE of the chosen models", "MASE", clip=3),
         "median_mase": aggregate.get("median_mase", float("nan")),
         "median_wape": aggregate.get("median_wape", float("nan")),
+        "cold_starts": table(summary[summary["status"] == "cold_start"][["key", "n_obs", "forecaster", "error"]])
+        if by_status.get("cold_start") else dg.MetadataValue.text("none"),
         "failed": table(summary[summary["status"] == "failed"][["key", "error"]]) if by_status.get("failed")
         else dg.MetadataValue.text("none"),
         "mlflow_run_id": run_id,
@@ -131,3 +153,33 @@ def _combined_version(summary: pd.DataFrame) -> str:
     joined = "|".join(summary.sort_values("key")["data_version"].fillna("").tolist())
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
 
+
+
+def _per_series_metadata(context, session, lake, summary: pd.DataFrame, model_set: str, plot_series: int) -> None:
+    """Each partition's own numbers, and for the first ``plot_series`` series a plot of history,
+    backtest and forecast (plots are a few kB each: a 100k-series run should not carry 100k)."""
+    from manymodels_assets.forecasting.scoring import forecast_series
+
+    for r in summary.itertuples(index=False):
+        context.add_asset_metadata({"series_status": r.status, "forecaster": r.forecaster or "none",
+                                    "backtest_mase": _num(r.mase), "backtest_wape": _num(r.wape),
+                                    "interval_coverage": _num(r.interval_coverage), "model_set": model_set},
+                                   partition_key=r.key)
+    plotted = sorted(summary.loc[summary["status"] != "failed", "key"])[:plot_series]
+    if not plotted:
+        return
+    wanted = session.createDataFrame([(k,) for k in plotted], "key string")
+    models = session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)).join(F.broadcast(wanted), "key").toPandas()
+    history = (read_current(session, lake, SERIES_TABLE).join(F.broadcast(wanted), "key")
+               .select("key", "date", "units").toPandas())
+    for row in models.to_dict("records"):
+        h = history[history["key"] == row["key"]].sort_values("date").tail(4 * int(row["horizon"]) * 2)
+        forecast = forecast_series(row, int(row["horizon"]))
+        backtest = json.loads(row["backtest"]) if row.get("backtest") else None
+        title = f"{row['key']}: {row['forecaster']} ({row['status']})"
+        context.add_asset_metadata({"forecast_plot": plots.series_story(h, backtest, forecast, title)},
+                                   partition_key=row["key"])
+
+
+def _num(value) -> float:
+    return float(value) if value is not None and np.isfinite(value) else float("nan")

@@ -64,3 +64,23 @@ def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) 
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
     return _md(fig, title)
+
+
+def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.DataFrame, title: str) -> dg.MetadataValue:
+    """One series: recent history, the chosen model's backtest forecasts, and the forecast with interval."""
+    import json  # noqa: F401  (payload already decoded by the caller)
+
+    fig, ax = _figure(8, 2.8)
+    ax.plot(pd.to_datetime(history["date"]), history["units"], color="#555", lw=0.8, label="actual")
+    if backtest:
+        freq = pd.infer_freq(pd.to_datetime(history["date"]).iloc[-10:]) or "D"
+        for i, (start, values) in enumerate(zip(backtest["starts"], backtest["forecast"])):
+            dates = pd.date_range(pd.Period(start).start_time, periods=len(values), freq=freq)
+            ax.plot(dates, values, color="#1c7ed6", lw=1.1, ls="--", label="backtest" if i == 0 else None)
+    x = pd.to_datetime(forecast["forecast_date"])
+    ax.plot(x, forecast["yhat"], color="#d9480f", lw=1.3, label="forecast")
+    ax.fill_between(x, forecast["yhat_lower"], forecast["yhat_upper"], color="#d9480f", alpha=0.2,
+                    label="interval")
+    ax.legend(fontsize=7, loc="upper left", ncol=4)
+    ax.set_title(title, fontsize=9)
+    return _md(fig, title)

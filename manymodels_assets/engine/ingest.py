@@ -1,4 +1,7 @@
-"""Read landing drops with Spark: type them, find bad rows per file, keep the latest drop per row."""
+"""Read landing drops with Spark: type them, find bad rows per file, keep the latest drop per row.
+
+The ``file`` column names a row's file as ``<drop>/<name>``, the way quarantine reports it.
+"""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -6,7 +9,10 @@ from collections import defaultdict
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-RAW_COLUMNS = ("store_id", "item_id", "date", "units", "price", "promo", "drop")
+COLUMNS = {
+    "sales": ("store_id", "item_id", "date", "units", "price", "promo", "drop"),
+    "calendar": ("store_id", "item_id", "date", "price", "promo", "drop"),
+}
 
 
 def _typed(df: DataFrame) -> DataFrame:
@@ -22,13 +28,14 @@ def _typed(df: DataFrame) -> DataFrame:
         F.trim(F.col("store_id").cast("string")).alias("store_id"),
         F.trim(F.col("item_id").cast("string")).alias("item_id"),
         F.expr("try_cast(`date` as date)").alias("date"),
-        F.expr("try_cast(`units` as double)").alias("units"),
+        opt("units", "double").alias("units"),
         opt("price", "double").alias("price"),
         opt("promo", "int").alias("promo"),
         drop.alias("drop"),
         F.concat_ws("/", drop, F.expr("url_decode(element_at(split(_metadata.file_path, '/'), -1))")).alias("file"),
         F.col("date").cast("string").alias("date_text"),
-        F.col("units").cast("string").alias("units_text"),
+        (F.col("units").cast("string") if "units" in cols else F.lit(None).cast("string")).alias("units_text"),
+        (F.col("price").cast("string") if "price" in cols else F.lit(None).cast("string")).alias("price_text"),
     )
 
 
@@ -54,25 +61,35 @@ def read_landing(spark: SparkSession, files: list[tuple[str, str, dict]]) -> Dat
     return out
 
 
-def _bad_row():
-    return (F.col("store_id").isNull() | (F.col("store_id") == "")
-            | F.col("item_id").isNull() | (F.col("item_id") == "")
-            | F.col("date").isNull()
-            | F.col("units").isNull() | F.isnan("units") | (F.col("units") < 0))
+def _bad_row(feed: str):
+    keys = (F.col("store_id").isNull() | (F.col("store_id") == "") | F.col("item_id").isNull()
+            | (F.col("item_id") == "") | F.col("date").isNull())
+    if feed == "sales":
+        return keys | F.col("units").isNull() | F.isnan("units") | (F.col("units") < 0)
+    # calendar: a plan needs a positive price or a promotion flag
+    return keys | (F.col("price").isNull() & F.col("promo").isNull()) | (F.col("price") <= 0) \
+        | (F.col("price_text").isNotNull() & F.col("price").isNull())
 
 
-def bad_rows_by_file(df: DataFrame) -> dict[str, tuple[int, str]]:
+RULES = {
+    "sales": "store_id and item_id non-empty, date a date, units a non-negative number",
+    "calendar": "store_id and item_id non-empty, date a date, a positive price or a promo flag",
+}
+
+
+def bad_rows_by_file(df: DataFrame, feed: str = "sales") -> dict[str, tuple[int, str]]:
     """file -> (number of bad rows, one example row as text) for files with bad rows."""
+    shown = (("store_id", "store_id"), ("item_id", "item_id"), ("date", "date_text"),
+             ("units", "units_text") if feed == "sales" else ("price", "price_text"))
     example = F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(F.col(src).cast("string"), F.lit("<missing>")))
-                                  for c, src in (("store_id", "store_id"), ("item_id", "item_id"),
-                                                 ("date", "date_text"), ("units", "units_text"))])
-    rows = (df.where(_bad_row()).groupBy("file")
+                                  for c, src in shown])
+    rows = (df.where(_bad_row(feed)).groupBy("file")
               .agg(F.count(F.lit(1)).alias("n"), F.first(example).alias("example")).collect())
     return {r["file"]: (int(r["n"]), r["example"]) for r in rows}
 
 
-def latest_drop_wins(df: DataFrame) -> DataFrame:
+def latest_drop_wins(df: DataFrame, feed: str = "sales") -> DataFrame:
     """One row per store, item and date: the one from the latest drop (then the last file name)."""
     w = Window.partitionBy("store_id", "item_id", "date").orderBy(F.col("drop").desc(), F.col("file").desc())
     return (df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1")
-              .select(*RAW_COLUMNS))
+              .select(*COLUMNS[feed]))

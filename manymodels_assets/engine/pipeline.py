@@ -34,20 +34,56 @@ def build_series(raw: DataFrame, freq: str, end: dt.date) -> DataFrame:
     return raw.groupBy("store_id", "item_id").applyInPandas(one, ddl(SERIES_COLUMNS))
 
 
-def train_models(series: DataFrame, config: TrainingConfig, model_set: str) -> DataFrame:
-    """One model-set row per series key (see MODEL_COLUMNS), trained inside Spark tasks."""
+def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingConfig, freq: str,
+                  end: dt.date) -> dict[str, pd.Series]:
+    """item_id -> the item's mean units per period across its established stores (those with
+    enough history to backtest) over the last seasons, for the items of selected series too
+    short to backtest: the cold-start fallback."""
+    minimum = config.min_history(freq)
+    short = (selected.groupBy("key", "item_id").agg(F.count(F.lit(1)).alias("n"))
+             .where(F.col("n") < minimum))
+    items = [r["item_id"] for r in short.select("item_id").distinct().collect()]
+    if not items:
+        return {}
+    horizon, season_length = config.resolved(freq)
+    window = max(4 * season_length, 2 * horizon)
+    start = (pd.Period(pd.Timestamp(end), freq=freq) - (window - 1)).start_time.date()
+    of_items = all_series.where(F.col("item_id").isin(items))
+    established = (of_items.groupBy("key").agg(F.count(F.lit(1)).alias("n"))
+                   .where(F.col("n") >= minimum).select("key"))
+    rows = (of_items.join(established, "key").where(F.col("date") >= F.lit(start))
+            .groupBy("item_id", "date").agg(F.avg("units").alias("units")).toPandas())
+    return {item: g.set_index(pd.to_datetime(g["date"]))["units"].sort_index() for item, g in rows.groupby("item_id")}
+
+
+def train_models(series: DataFrame, config: TrainingConfig, model_set: str, plans: DataFrame | None = None,
+                 profiles: dict[str, pd.Series] | None = None) -> DataFrame:
+    """One model-set row per series key (see MODEL_COLUMNS), trained inside Spark tasks.
+
+    ``plans``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for dates
+    after the history; ``profiles``: item profiles for the cold start of short series.
+    """
+    profiles = profiles or {}
+    cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
+    rows = series.select(*cols).withColumn("planned", F.lit(False))
+    if plans is not None:
+        rows = rows.unionByName(plans.select("key", "store_id", "item_id", "date", F.lit(None).cast("double")
+                                             .alias("units"), "price", "promo", F.lit(None).cast("string")
+                                             .alias("freq"), F.lit(True).alias("planned")))
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.training import train_series
 
-        first = pdf.iloc[0]
-        row = train_series(first["key"], first["store_id"], first["item_id"], pdf[["date", "units"]],
-                           first["freq"], config)
+        history = pdf[~pdf["planned"].astype(bool)]
+        plan = pdf[pdf["planned"].astype(bool)][["date", "price", "promo"]]
+        first = (history if len(history) else pdf).iloc[0]
+        row = train_series(first["key"], first["store_id"], first["item_id"],
+                           history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
+                           plan=plan if len(plan) else None, item_profile=profiles.get(first["item_id"]))
         row["model_set"] = model_set
         return pd.DataFrame([row])
 
-    return (series.select("key", "store_id", "item_id", "date", "units", "freq")
-                  .groupBy("key").applyInPandas(one, ddl(MODEL_COLUMNS, {"model_set": "string"})))
+    return rows.groupBy("key").applyInPandas(one, ddl(MODEL_COLUMNS, {"model_set": "string"}))
 
 
 def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> DataFrame:
@@ -62,7 +98,7 @@ def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> Da
             if frames:
                 yield pd.concat(frames, ignore_index=True)[list(FORECAST_COLUMNS)]
 
-    cols = ["key", "store_id", "item_id", "model", "interval_halfwidth", "last_date", "freq", "forecaster",
-            "model_set", "horizon"]
+    cols = ["key", "store_id", "item_id", "model", "interval_halfwidth", "interval_scale", "last_date", "freq", "forecaster",
+            "model_set", "horizon", "status", "future_drivers"]
     return (models.where(F.col("model").isNotNull()).select(*cols)
                   .repartition(parallelism, "key").mapInPandas(batches, ddl(FORECAST_COLUMNS)))

@@ -1,16 +1,16 @@
 """Rolling-origin backtest: refit on an expanding window, forecast the next ``horizon`` points.
 
 Folds are laid from the end of the series backwards, one horizon apart and non-overlapping,
-so fold 1 is the most recent window. Fold test windows never reach past the series.
+so the last fold is the most recent window. Fold test windows never reach past the series.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from manymodels_assets.forecasting.candidates import fit_predict
+from manymodels_assets.forecasting.candidates import fit_predict, get
 
 
 @dataclass(frozen=True)
@@ -32,23 +32,39 @@ def fold_windows(n_obs: int, horizon: int, n_folds: int, min_train: int) -> list
 @dataclass
 class BacktestResult:
     candidate: str
-    actual: list[np.ndarray]
-    forecast: list[np.ndarray]
-    history: list[np.ndarray]
+    folds: list[Fold] = field(default_factory=list)
+    actual: list[np.ndarray] = field(default_factory=list)
+    forecast: list[np.ndarray] = field(default_factory=list)
+    history: list[np.ndarray] = field(default_factory=list)
 
     @property
     def errors(self) -> np.ndarray:
         return np.concatenate([a - f for a, f in zip(self.actual, self.forecast)])
 
+    @property
+    def fold_errors(self) -> list[np.ndarray]:
+        return [a - f for a, f in zip(self.actual, self.forecast)]
 
-def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int) -> BacktestResult:
-    """Backtest candidate ``name`` over ``folds``; raises whatever the candidate raises."""
+
+def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int,
+             X: pd.DataFrame | None = None) -> BacktestResult:
+    """Backtest candidate ``name`` over ``folds``; raises whatever the candidate raises.
+
+    A candidate that uses drivers sees the actual drivers of each test window, as a planned
+    price/promotion calendar would give them.
+    """
     values = y.to_numpy(dtype=float)
-    result = BacktestResult(name, [], [], [])
+    uses_drivers = get(name).uses_drivers
+    result = BacktestResult(name)
     for fold in folds:
         horizon = fold.test_end - fold.train_end
-        _, forecast = fit_predict(name, y.iloc[: fold.train_end], horizon, season_length)
-        result.actual.append(values[fold.train_end : fold.test_end])
+        if uses_drivers:
+            _, forecast = fit_predict(name, y.iloc[: fold.train_end], horizon, season_length,
+                                      X.iloc[: fold.train_end], X.iloc[fold.train_end: fold.test_end])
+        else:
+            _, forecast = fit_predict(name, y.iloc[: fold.train_end], horizon, season_length)
+        result.folds.append(fold)
+        result.actual.append(values[fold.train_end: fold.test_end])
         result.forecast.append(forecast)
         result.history.append(values[: fold.train_end])
     return result

@@ -1,24 +1,30 @@
 """Candidate forecasters, all through sktime's forecaster interface.
 
-A candidate is a name and a factory ``(season_length, n_obs) -> sktime forecaster``; the
-factory sees the training length so a model can step down (no seasonal term) when the
-history is shorter than two seasons instead of failing.
+A candidate is a factory ``(season_length, n_obs) -> sktime forecaster``; the factory sees
+the training length so a model can step down (no seasonal term) when the history is shorter
+than two seasons instead of failing. Candidates that need exogenous data (``uses_drivers``)
+are fit on price/promotion regressors and need the planned values for the forecast horizon.
 """
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Factory = Callable[[int, int], Any]
+
+@dataclass(frozen=True)
+class Candidate:
+    factory: Callable[[int, int], Any]
+    uses_drivers: bool = False
+    description: str = ""
 
 
 def _quiet(forecaster):
-    # remember_data=False keeps the fitted object (and so the model set) smaller; it also
-    # silences sktime 1.2's per-constructor FutureWarning that would flood executor logs.
+    # remember_data=False keeps the fitted object (and so the model set) smaller.
     forecaster.set_config(remember_data=False)
     return forecaster
 
@@ -36,8 +42,7 @@ def _naive(season_length: int, n_obs: int):
 def _seasonal_naive(season_length: int, n_obs: int):
     from sktime.forecasting.naive import NaiveForecaster
 
-    sp = season_length if n_obs >= season_length else 1
-    return _quiet(NaiveForecaster(strategy="last", sp=sp))
+    return _quiet(NaiveForecaster(strategy="last", sp=season_length if n_obs >= season_length else 1))
 
 
 def _ets(season_length: int, n_obs: int):
@@ -57,41 +62,116 @@ def _theta(season_length: int, n_obs: int):
     return _quiet(ThetaForecaster(deseasonalize=False))
 
 
+def _croston(season_length: int, n_obs: int):
+    from sktime.forecasting.croston import Croston
+
+    return _quiet(Croston(smoothing=0.1))
+
+
+def _tsb(season_length: int, n_obs: int):
+    from sktime.forecasting.tsb import TSB
+
+    return _quiet(TSB(alpha=0.1, beta=0.1))
+
+
+def _regression(season_length: int, n_obs: int):
+    from sklearn.linear_model import Ridge
+    from sktime.forecasting.compose import TransformedTargetForecaster, YfromX
+    from sktime.transformations.series.boxcox import LogTransformer
+
+    # log1p target: price and promotion effects are multiplicative in retail sales.
+    return _quiet(TransformedTargetForecaster([("log1p", LogTransformer(offset=1)),
+                                               ("ridge", YfromX(Ridge(alpha=1.0)))]))
+
+
+def _dynamic_regression(season_length: int, n_obs: int):
+    from sktime.forecasting.compose import TransformedTargetForecaster
+    from sktime.forecasting.sarimax import SARIMAX
+    from sktime.transformations.series.boxcox import LogTransformer
+
+    # Regression with AR(1) errors: follows level shifts that a static regression misses.
+    return _quiet(TransformedTargetForecaster([("log1p", LogTransformer(offset=1)),
+                                               ("sarimax", SARIMAX(order=(1, 0, 0), trend="c"))]))
+
+
 def _window_mean(season_length: int, n_obs: int):
     from sktime.forecasting.naive import NaiveForecaster
 
     return _quiet(NaiveForecaster(strategy="mean", window_length=max(1, min(n_obs, season_length))))
 
 
-CANDIDATES: dict[str, Factory] = {
-    "naive": _naive,
-    "seasonal_naive": _seasonal_naive,
-    "ets": _ets,
-    "theta": _theta,
+def _season_mean(season_length: int, n_obs: int):
+    from sktime.forecasting.naive import NaiveForecaster
+
+    sp = season_length if n_obs >= season_length else 1
+    return _quiet(NaiveForecaster(strategy="mean", sp=sp, window_length=max(sp, min(n_obs, 4 * sp))))
+
+
+CANDIDATES: dict[str, Candidate] = {
+    "naive": Candidate(_naive, description="last value"),
+    "seasonal_naive": Candidate(_seasonal_naive, description="value one season ago"),
+    "ets": Candidate(_ets, description="exponential smoothing, additive season (statsmodels)"),
+    "theta": Candidate(_theta, description="Theta, additive deseasonalisation"),
+    "croston": Candidate(_croston, description="Croston's method for intermittent demand"),
+    "tsb": Candidate(_tsb, description="Teunter-Syntetos-Babai for intermittent and dying demand"),
+    "regression": Candidate(_regression, uses_drivers=True,
+                            description="log1p(units) ~ log price + promotion (+ weekday), ridge"),
+    "dynamic_regression": Candidate(_dynamic_regression, uses_drivers=True,
+                                    description="log1p(units) ~ drivers with AR(1) errors (statsmodels SARIMAX)"),
 }
 """Candidates a deployment can pick from by name (``TrainingConfig.candidates``)."""
 
 COLD_START = "window_mean"
-"""The forecaster for series too short to backtest: the mean of the last season."""
+"""Fallback for a series too short to backtest when no item profile is available."""
+ITEM_PROFILE = "item_profile"
+"""Fallback for a short series: its item's average across stores, scaled to this store."""
 
-_ALL: dict[str, Factory] = {**CANDIDATES, COLD_START: _window_mean}
+_FALLBACKS = {COLD_START: Candidate(_window_mean), ITEM_PROFILE: Candidate(_season_mean)}
 
 
-def make_forecaster(name: str, season_length: int, n_obs: int):
+def get(name: str) -> Candidate:
     try:
-        factory = _ALL[name]
+        return CANDIDATES.get(name) or _FALLBACKS[name]
     except KeyError:
-        raise ValueError(f"unknown forecaster {name!r}; known: {sorted(_ALL)}") from None
-    return factory(season_length, n_obs)
+        raise ValueError(f"unknown forecaster {name!r}; known: {sorted(CANDIDATES)}") from None
 
 
-def fit_predict(name: str, y: pd.Series, horizon: int, season_length: int):
-    """Fit candidate ``name`` on ``y`` and return (fitted forecaster, horizon-step forecast)."""
+def fit_predict(name: str, y: pd.Series, horizon: int, season_length: int,
+                X: pd.DataFrame | None = None, X_future: pd.DataFrame | None = None):
+    """Fit candidate ``name`` on ``y`` (and ``X``) and return (fitted forecaster, forecast)."""
+    candidate = get(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        forecaster = make_forecaster(name, season_length, len(y))
-        forecaster.fit(y, fh=np.arange(1, horizon + 1))
-        prediction = forecaster.predict()
+        forecaster = candidate.factory(season_length, len(y))
+        if candidate.uses_drivers:
+            forecaster.fit(y, X=X, fh=np.arange(1, horizon + 1))
+            prediction = forecaster.predict(X=X_future)
+        else:
+            forecaster.fit(y, fh=np.arange(1, horizon + 1))
+            prediction = forecaster.predict()
+    return forecaster, np.asarray(prediction, dtype=float)
+
+
+ENSEMBLE = "ensemble"
+"""The mean of the best two candidates of a series' backtest (``TrainingConfig.combine_top``)."""
+
+
+def fit_predict_ensemble(members: list[str], y: pd.Series, horizon: int, season_length: int,
+                         X: pd.DataFrame | None = None, X_future: pd.DataFrame | None = None):
+    """Fit the mean of ``members`` (sktime's EnsembleForecaster) and forecast."""
+    from sktime.forecasting.compose import EnsembleForecaster
+
+    uses_drivers = any(get(m).uses_drivers for m in members)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        forecaster = _quiet(EnsembleForecaster([(m, get(m).factory(season_length, len(y))) for m in members],
+                                               aggfunc="mean"))
+        if uses_drivers:
+            forecaster.fit(y, X=X, fh=np.arange(1, horizon + 1))
+            prediction = forecaster.predict(X=X_future)
+        else:
+            forecaster.fit(y, fh=np.arange(1, horizon + 1))
+            prediction = forecaster.predict()
     return forecaster, np.asarray(prediction, dtype=float)
 
 

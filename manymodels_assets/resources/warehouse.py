@@ -8,18 +8,19 @@ import dagster as dg
 import pandas as pd
 
 FORECAST_TABLE_COLUMNS = ("store_id", "item_id", "forecast_date", "step", "yhat", "yhat_lower", "yhat_upper",
-                          "model_set", "forecaster", "scored_at")
+                          "model_set", "forecaster", "scored_at", "cold_start")
 _TYPES = {
-    "sqlite": ("TEXT", "TEXT", "DATE", "INTEGER", "REAL", "REAL", "REAL", "TEXT", "TEXT", "TIMESTAMP"),
+    "sqlite": ("TEXT", "TEXT", "DATE", "INTEGER", "REAL", "REAL", "REAL", "TEXT", "TEXT", "TIMESTAMP", "INTEGER"),
     "postgresql": ("VARCHAR(200)", "VARCHAR(200)", "DATE", "INTEGER", "DOUBLE PRECISION", "DOUBLE PRECISION",
-                   "DOUBLE PRECISION", "VARCHAR(100)", "VARCHAR(50)", "TIMESTAMP"),
+                   "DOUBLE PRECISION", "VARCHAR(100)", "VARCHAR(50)", "TIMESTAMP", "SMALLINT"),
 }
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The forecasts warehouse: a SQLite file through the SQLite3 ODBC driver by default.
 
-    ``connection_string`` is a full ODBC connection string; set it through
+    `cold_start` is 1 for a series forecast by a cold-start fallback (too little history to
+    backtest). ``connection_string`` is a full ODBC connection string; set it through
     MANYMODELS_WAREHOUSE_ODBC so credentials stay out of code and the UI. A load replaces the
     rows of the loaded series in one transaction: a rerun never duplicates, a failed load
     leaves the previous rows in place.
@@ -28,7 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):
     connection_string: str
     dialect: str = "sqlite"  # sqlite | postgresql
     table: str = "forecasts"
-    rows_per_insert: int = 90  # SQLite caps bound parameters at 999 per statement (10 columns)
+    rows_per_insert: int = 90  # SQLite caps bound parameters at 999 per statement (11 columns)
 
     def connect(self):
         import pyodbc
@@ -45,6 +46,11 @@ class WarehouseResource(dg.ConfigurableResource):
         if not exists:
             cursor.execute(self._ddl(self.table))
             cursor.execute(f"CREATE INDEX ix_{self.table}_series ON {self.table} (store_id, item_id)")
+            return
+        have = {row.column_name.lower() for row in cursor.columns(table=self.table)}
+        for name, typ in zip(FORECAST_TABLE_COLUMNS, _TYPES[self.dialect]):
+            if name not in have:  # a table made by an earlier release
+                cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {typ}")
 
     def replace_forecasts(self, forecasts: pd.DataFrame, series: pd.DataFrame) -> int:
         """Replace all rows of the series in ``series`` (store_id, item_id) with ``forecasts``.
@@ -102,7 +108,7 @@ def _rows(forecasts: pd.DataFrame) -> list[tuple]:
     out = []
     for r in frame.itertuples(index=False, name=None):
         out.append((str(r[0]), str(r[1]), _date(r[2]), int(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                    r[7], r[8], _timestamp(r[9])))
+                    r[7], r[8], _timestamp(r[9]), int(bool(r[10]))))
     return out
 
 
