@@ -53,3 +53,16 @@ def test_many_rows_are_sent_in_chunks(warehouse):
     n = warehouse.replace_forecasts(forecasts(series, steps=28), pd.DataFrame(series, columns=["store_id", "item_id"]))
     assert n == 2800
     assert int(warehouse.query("SELECT COUNT(*) AS n FROM forecasts")["n"][0]) == 2800
+
+
+def test_a_table_from_before_the_cold_start_column_is_upgraded(warehouse):
+    conn = warehouse.connect()
+    conn.cursor().execute("CREATE TABLE forecasts (store_id TEXT, item_id TEXT, forecast_date DATE, step INTEGER, "
+                          "yhat REAL, yhat_lower REAL, yhat_upper REAL, model_set TEXT, forecaster TEXT, "
+                          "scored_at TIMESTAMP)")
+    conn.commit()
+    conn.close()
+    series = [("S1", "I1")]
+    warehouse.replace_forecasts(forecasts(series).assign(cold_start=True),
+                                pd.DataFrame(series, columns=["store_id", "item_id"]))
+    assert list(warehouse.query("SELECT cold_start FROM forecasts")["cold_start"]) == [1, 1, 1]

@@ -1,0 +1,134 @@
+"""Each candidate, drivers and the planned calendar, the combination, intervals, cold start."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels_assets.forecasting import intervals
+from manymodels_assets.forecasting.candidates import CANDIDATES, fit_predict
+from manymodels_assets.forecasting.features import design, has_drivers
+from manymodels_assets.forecasting.scoring import forecast_series
+from manymodels_assets.forecasting.training import TrainingConfig, train_series
+
+N = 364
+
+
+def panel(n=N, seed=0, price_effect=True, intermittent=False):
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2024-01-01", periods=n + 28, freq="D")
+    price = np.where(rng.random(n + 28) < 0.15, 8.0, 10.0)
+    promo = (rng.random(n + 28) < 0.08).astype(int)
+    weekly = np.resize([0.8, 0.8, 0.9, 1.0, 1.2, 1.5, 1.1], n + 28)
+    mean = 20 * weekly * ((price / 10) ** -3 if price_effect else 1) * np.where(promo == 1, 1.8, 1.0)
+    units = rng.poisson(mean).astype(float)
+    if intermittent:
+        units = (rng.random(n + 28) < 0.08) * rng.poisson(2, n + 28).astype(float)
+    frame = pd.DataFrame({"date": dates, "units": units, "price": price, "promo": promo})
+    return frame.iloc[:n].reset_index(drop=True), frame.iloc[n:].reset_index(drop=True)
+
+
+@pytest.mark.parametrize("name", sorted(CANDIDATES))
+def test_every_candidate_fits_and_forecasts_the_horizon(name):
+    hist, future = panel()
+    y = pd.Series(hist["units"].to_numpy(), index=pd.PeriodIndex(hist["date"], freq="D"))
+    X = design(hist, "D") if CANDIDATES[name].uses_drivers else None
+    X_future = design(future, "D", float(hist["price"].median())) if X is not None else None
+    fitted, forecast = fit_predict(name, y, 28, 7, X, X_future)
+    assert forecast.shape == (28,) and np.isfinite(forecast).all()
+
+
+def test_regression_uses_the_planned_calendar_and_wins_on_price_driven_sales():
+    hist, future = panel()
+    row = train_series("S~I", "S", "I", hist, "D", TrainingConfig(candidates=("seasonal_naive", "ets", "regression"),
+                                                                   combine_top=0), plan=future[["date", "price", "promo"]])
+    assert row["forecaster"] == "regression" and row["future_drivers"]
+    fc = forecast_series(row, 28)
+    promo_days = future["promo"].to_numpy() == 1
+    # the forecast follows the plan: promotion days are forecast higher
+    assert fc.loc[promo_days, "yhat"].mean() > 1.3 * fc.loc[~promo_days, "yhat"].mean()
+
+
+def test_regression_is_skipped_with_its_reason_without_a_full_plan():
+    hist, future = panel()
+    cfg = TrainingConfig(candidates=("seasonal_naive", "regression"))
+    no_plan = json.loads(train_series("S~I", "S", "I", hist, "D", cfg)["candidate_metrics"])
+    assert no_plan["regression"] == {"skipped": "no planned price/promotion calendar"}
+    short = json.loads(train_series("S~I", "S", "I", hist, "D", cfg, plan=future.iloc[:10])["candidate_metrics"])
+    assert short["regression"]["skipped"].startswith("the planned price/promotion calendar covers 10 of the 28")
+    assert "mase" in short["seasonal_naive"]
+
+
+def test_has_drivers():
+    hist, _ = panel()
+    assert has_drivers(hist)
+    assert not has_drivers(hist.assign(price=np.nan, promo=0))
+    assert not has_drivers(hist[["date", "units"]])
+
+
+def test_intermittent_series_gets_an_intermittent_demand_method_or_better():
+    hist, _ = panel(intermittent=True)
+    row = train_series("S~I", "S", "I", hist[["date", "units"]], "D",
+                       TrainingConfig(candidates=("seasonal_naive", "croston", "tsb"), combine_top=0))
+    metrics = json.loads(row["candidate_metrics"])
+    assert metrics["croston"]["mae"] < metrics["seasonal_naive"]["mae"]
+    assert row["forecaster"] in ("croston", "tsb")
+
+
+def test_combination_is_the_mean_of_the_best_two_and_can_be_chosen():
+    hist, _ = panel(price_effect=False)
+    row = train_series("S~I", "S", "I", hist[["date", "units"]], "D",
+                       TrainingConfig(candidates=("seasonal_naive", "ets", "theta"), combine_top=2))
+    metrics = json.loads(row["candidate_metrics"])
+    ranked = sorted(["seasonal_naive", "ets", "theta"], key=lambda c: metrics[c]["mase"])
+    assert metrics["ensemble"]["members"] == "+".join(ranked[:2])
+    assert row["forecaster"] == min(metrics, key=lambda c: metrics[c]["mase"])
+
+
+def test_selection_follows_the_configured_metric():
+    hist, _ = panel(price_effect=False)
+    for metric in ("mase", "rmse", "smape"):
+        row = train_series("S~I", "S", "I", hist[["date", "units"]], "D",
+                           TrainingConfig(metric=metric, candidates=("naive", "seasonal_naive", "ets"), combine_top=0))
+        scores = {c: v[metric] for c, v in json.loads(row["candidate_metrics"]).items()}
+        assert row["forecaster"] == min(scores, key=scores.get)
+
+
+def test_interval_bounds_on_log_and_additive_scales():
+    lower, upper = intervals.bounds([0.0, 9.0], np.log(2), "log")
+    np.testing.assert_allclose(lower, [0.0, 4.0])  # exp(log 10 - log 2) - 1
+    np.testing.assert_allclose(upper, [1.0, 19.0])
+    lower, upper = intervals.bounds([5.0], 2.0, "additive")
+    assert (lower[0], upper[0]) == (3.0, 7.0)
+
+
+def test_backtest_coverage_is_measured_leave_fold_out_and_close_to_nominal_on_iid_noise():
+    rng = np.random.default_rng(4)
+    hist = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=2000, freq="D"),
+                         "units": 50 + rng.normal(0, 3, 2000)})
+    row = train_series("S~I", "S", "I", hist, "D", TrainingConfig(candidates=("naive",), n_folds=20, combine_top=0,
+                                                                  interval_scale="additive", interval_level=0.9))
+    assert row["n_folds"] == 20
+    assert 0.82 <= row["interval_coverage"] <= 0.97
+    assert row["interval_width"] == pytest.approx(2 * row["interval_halfwidth"])
+
+
+def test_cold_start_scales_the_item_profile_to_the_store():
+    dates = pd.date_range("2024-12-01", periods=56, freq="D")
+    profile = pd.Series(np.resize([10.0, 10, 10, 10, 20, 30, 10], 56), index=dates)
+    store = pd.DataFrame({"date": dates[-10:], "units": profile.to_numpy()[-10:] * 0.5})  # half the item's average
+    row = train_series("S9~I1", "S9", "I1", store, "D", TrainingConfig(), item_profile=profile)
+    assert row["status"] == "cold_start" and row["forecaster"] == "item_profile"
+    fc = forecast_series(row, 28)
+    expected = np.resize([10.0, 10, 10, 10, 20, 30, 10], 84)[56:] * 0.5
+    np.testing.assert_allclose(fc["yhat"], expected, rtol=1e-6)
+    assert fc["cold_start"].all()
+
+
+def test_cold_start_without_a_usable_profile_uses_the_last_season_mean():
+    store = pd.DataFrame({"date": pd.date_range("2024-12-01", periods=10, freq="D"), "units": 4.0})
+    stale = pd.Series([5.0, 5.0], index=pd.date_range("2024-01-01", periods=2, freq="D"))
+    for profile in (None, stale):
+        row = train_series("S9~I1", "S9", "I1", store, "D", TrainingConfig(), item_profile=profile)
+        assert row["status"] == "cold_start" and row["forecaster"] == "window_mean"
+        assert "no item profile" in row["error"]
