@@ -106,6 +106,11 @@ def report(rows: pd.DataFrame, elapsed: float, n_series: int, workers: int) -> s
     best_single = agg.drop(index="selection", errors="ignore")["mase"].idxmin()
     sel = agg.loc["selection", "mase"]
     chosen = rows.loc[rows["method"] == "selection", "chosen"].value_counts()
+    per_series = ok.pivot_table(index="key", columns="method", values="mase")
+    singles = per_series.drop(columns=["selection"], errors="ignore")
+    oracle = singles.min(axis=1).mean()
+    picked = rows.loc[rows["method"] == "selection"].set_index("key")["chosen"]
+    away = picked[picked != best_single].index.intersection(per_series.index)
     lines = [f"# Accuracy on Dominick's orange juice: {n_series} weekly store-brand series, last {HOLDOUT} weeks held out",
              "", agg.to_markdown(floatfmt=".3f"), "",
              f"- selection vs seasonal naive (aggregate MASE): {sel:.3f} vs {snaive:.3f} = "
@@ -114,6 +119,11 @@ def report(rows: pd.DataFrame, elapsed: float, n_series: int, workers: int) -> s
              f"{100 * (1 - sel / agg.loc[best_single, 'mase']):.1f}% better (target > 0%)",
              f"- 95% interval coverage of the selection: {agg.loc['selection', 'coverage']:.3f} (target 0.90-0.98)",
              f"- chosen per series: " + ", ".join(f"{k} {v}" for k, v in chosen.items()),
+             f"- oracle (the best single candidate of each series on the held-out weeks): MASE {oracle:.3f}",
+             f"- on the {len(away)} series where the selection chose something other than {best_single}: "
+             f"selection MASE {per_series.loc[away, 'selection'].mean():.3f} vs {best_single} "
+             f"{per_series.loc[away, best_single].mean():.3f}; the selection was better on "
+             f"{int((per_series.loc[away, 'selection'] < per_series.loc[away, best_single]).sum())} of them",
              f"- wall time {elapsed:.0f}s with {workers} worker processes "
              f"(selection alone: {agg.loc['selection', 'seconds'] / n_series * 1000:.0f} ms per series, one core)"]
     return "\n".join(lines)

@@ -41,7 +41,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     key_df = keys_frame(session, keys)
     models = only_keys(session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)), key_df)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
-    parallelism = max(2, session.sparkContext.defaultParallelism * 2) if hasattr(session, "sparkContext") else 8
+    parallelism = _parallelism(session)
     forecasts = (score_models(models, config.horizon, parallelism)
                  .withColumn("scored_at", F.lit(scored_at).cast("timestamp"))
                  .withColumn("production_version", F.lit(str(production.version))))
@@ -86,7 +86,6 @@ def synapse_predictions(context: dg.AssetExecutionContext, spark: SparkResource,
     if forecasts is None:
         raise dg.Failure("batch_forecasts has not been materialized yet")
     frame = only_keys(forecasts, keys_frame(session, keys)).toPandas()
-    frame["scored_at"] = frame["scored_at"].dt.tz_localize(None) if hasattr(frame["scored_at"], "dt") else frame["scored_at"]
     inserted = warehouse.replace_forecasts(frame, key_pairs(keys))
     return dg.MaterializeResult(metadata={
         "rows_loaded": inserted,
@@ -95,3 +94,11 @@ def synapse_predictions(context: dg.AssetExecutionContext, spark: SparkResource,
         "dialect": warehouse.dialect,
         "selection": range_label(keys),
     })
+
+
+def _parallelism(session) -> int:
+    """Scoring tasks: two per core; Spark Connect sessions do not expose the core count."""
+    try:
+        return max(2, 2 * session.sparkContext.defaultParallelism)
+    except Exception:
+        return int(session.conf.get("spark.sql.shuffle.partitions", "8"))

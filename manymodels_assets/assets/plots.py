@@ -10,21 +10,24 @@ import pandas as pd
 
 
 def _md(fig, alt: str) -> dg.MetadataValue:
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()})")
 
 
-def _figure(w=7, h=3):
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display in the webserver or a run worker
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(w, h))
+    return plt
+
+
+def _figure(w=7, h=3):
+    return _pyplot().subplots(figsize=(w, h))
 
 
 def histogram(values, title: str, xlabel: str, clip: float | None = None) -> dg.MetadataValue:
@@ -47,11 +50,8 @@ def bars(counts: pd.Series, title: str) -> dg.MetadataValue:
 
 def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) -> dg.MetadataValue:
     """History and forecast with its interval, one panel per series (columns key, date, units / forecast_date, yhat...)."""
+    plt = _pyplot()
     keys = list(forecasts["key"].drop_duplicates())[:4]
-    fig, axes = _figure(8, 2.2 * max(1, len(keys)))
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.2 * len(keys)), squeeze=False)
     for ax, key in zip(axes[:, 0], keys):
         h = history[history["key"] == key]
@@ -68,8 +68,6 @@ def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) 
 
 def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.DataFrame, title: str) -> dg.MetadataValue:
     """One series: recent history, the chosen model's backtest forecasts, and the forecast with interval."""
-    import json  # noqa: F401  (payload already decoded by the caller)
-
     fig, ax = _figure(8, 2.8)
     ax.plot(pd.to_datetime(history["date"]), history["units"], color="#555", lw=0.8, label="actual")
     if backtest:
