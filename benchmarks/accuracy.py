@@ -118,7 +118,7 @@ def report(rows: pd.DataFrame, elapsed: float, n_series: int, workers: int) -> s
              f"- selection vs best single candidate ({best_single}, {agg.loc[best_single, 'mase']:.3f}): "
              f"{100 * (1 - sel / agg.loc[best_single, 'mase']):.1f}% better (target > 0%)",
              f"- 95% interval coverage of the selection: {agg.loc['selection', 'coverage']:.3f} (target 0.90-0.98)",
-             f"- chosen per series: " + ", ".join(f"{k} {v}" for k, v in chosen.items()),
+             "- chosen per series: " + ", ".join(f"{k} {v}" for k, v in chosen.items()),
              f"- oracle (the best single candidate of each series on the held-out weeks): MASE {oracle:.3f}",
              f"- on the {len(away)} series where the selection chose something other than {best_single}: "
              f"selection MASE {per_series.loc[away, 'selection'].mean():.3f} vs {best_single} "

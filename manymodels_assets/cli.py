@@ -32,8 +32,9 @@ def cmd_generate(args) -> None:
     landing = args.landing or os.path.join(settings.lake_root, "landing")
     t = time.perf_counter()
     files = generate(cfg, landing, fmt=args.format, drop=args.drop)
-    print(f"wrote {cfg.n_series} series x {cfg.days} days in {len(files)} file(s) under {landing}/sales/ "
-          f"in {time.perf_counter() - t:.1f}s")
+    plans = sum("/calendar/" in f for f in files)
+    print(f"wrote {cfg.n_series} series x {cfg.days} days in {len(files) - plans} sales file(s) and a 28-day plan "
+          f"in {plans} calendar file(s) under {landing}/ in {time.perf_counter() - t:.1f}s")
 
 
 def run_all(defs, instance, log=print) -> dict[str, float]:
@@ -61,7 +62,8 @@ def summary(defs, instance) -> str:
     """A readable account of what the last runs produced, from the lake, registries and warehouse."""
     import dagster as dg
 
-    from manymodels_assets.assets.common import MODELS_DIR, SERIES_TABLE
+    from manymodels_assets.assets.common import SERIES_TABLE
+    from manymodels_assets.engine.modelsets import MODELS_DIR
 
     res = defs.resources
     lake, warehouse = res["lake"], res["warehouse"]

@@ -12,7 +12,6 @@ RAW_TABLE = "raw/sales"
 CALENDAR_TABLE = "raw/calendar"
 SERIES_TABLE = "series"
 FORECASTS_TABLE = "forecasts"
-MODELS_DIR = "models"
 
 
 def selected_keys(context: dg.AssetExecutionContext) -> list[str]:

@@ -8,9 +8,9 @@ from manymodels_assets.resources.spark import SparkResource
 from pyspark.sql import functions as F
 
 from manymodels_assets.assets import plots
-from manymodels_assets.assets.common import (FORECASTS_TABLE, MODELS_DIR, SERIES_TABLE, key_pairs, range_label,
-                                             selected_keys, table)
+from manymodels_assets.assets.common import FORECASTS_TABLE, SERIES_TABLE, key_pairs, range_label, selected_keys, table
 from manymodels_assets.assets.promotion import PRODUCTION, model_set_of, promoted_models
+from manymodels_assets.engine.modelsets import read_model_set
 from manymodels_assets.engine.pipeline import score_models
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current, replace_keys
 from manymodels_assets.partitions import store_item
@@ -39,7 +39,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
         raise dg.Failure("no production model set: materialize promoted_models first")
     model_set = model_set_of(production)
     key_df = keys_frame(session, keys)
-    models = only_keys(session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)), key_df)
+    models = only_keys(read_model_set(session, lake, model_set), key_df)
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
     parallelism = _parallelism(session)
     forecasts = (score_models(models, config.horizon, parallelism)

@@ -11,10 +11,11 @@ from manymodels_assets.resources.spark import SparkResource
 from manymodels_assets.assets import plots
 from pyspark.sql import functions as F
 
-from manymodels_assets.assets.common import (CALENDAR_TABLE, MODELS_DIR, SERIES_TABLE, key_pairs, range_label,
-                                             selected_keys, stamped_id, table)
+from manymodels_assets.assets.common import (CALENDAR_TABLE, SERIES_TABLE, key_pairs, range_label, selected_keys,
+                                             stamped_id, table)
 from manymodels_assets.assets.series import store_item_series
-from manymodels_assets.engine.pipeline import item_profiles, train_models
+from manymodels_assets.engine.modelsets import read_model_set, write_model_set
+from manymodels_assets.engine.pipeline import item_profiles, planned_rows, train_models
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
 from manymodels_assets.forecasting.training import TrainingConfig
 from manymodels_assets.partitions import store_item
@@ -54,18 +55,6 @@ class TrainingSettings(dg.Config):
                               interval_level=self.interval_level, interval_scale=self.interval_scale)
 
 
-def model_set_uri(lake: LakeResource, model_set: str) -> str:
-    return lake.uri(MODELS_DIR, model_set)
-
-
-def write_model_set(lake: LakeResource, rows, model_set: str) -> str:
-    """Write a model set under a staging name, then rename it into place: complete or invisible."""
-    staging = f"{MODELS_DIR}/_incomplete/{model_set}"
-    rows.repartition("key").sortWithinPartitions("key").write.mode("overwrite").parquet(lake.spark_uri(staging))
-    lake.move_into_place(staging, f"{MODELS_DIR}/{model_set}")
-    return model_set_uri(lake, model_set)
-
-
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[store_item_series],
           group_name="training", kinds={"spark", "sktime", "mlflow"})
 def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, spark: SparkResource,
@@ -88,13 +77,12 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     selected = only_keys(series, keys_frame(session, keys))
     first = series.select("freq", "date").agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
     calendar = read_current(session, lake, CALENDAR_TABLE)
-    plans = (calendar.where(F.col("date") > F.lit(first["end"]))
-             .join(F.broadcast(session.createDataFrame(key_pairs(keys))), ["store_id", "item_id"])
+    plans = (planned_rows(calendar, session.createDataFrame(key_pairs(keys)), first["end"])
              if calendar is not None else None)
     profiles = item_profiles(series, selected, core, first["freq"], first["end"])
     rows = train_models(selected, core, model_set, plans, profiles)
     uri = write_model_set(lake, rows, model_set)
-    summary = session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)).select(*SUMMARY_COLUMNS).toPandas()
+    summary = read_model_set(session, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
     if summary.empty:
         raise dg.Failure(f"no series found for {range_label(keys)}: materialize store_item_series for them first")
 
@@ -169,7 +157,7 @@ def _per_series_metadata(context, session, lake, summary: pd.DataFrame, model_se
     if not plotted:
         return
     wanted = session.createDataFrame([(k,) for k in plotted], "key string")
-    models = session.read.parquet(lake.spark_uri(MODELS_DIR, model_set)).join(F.broadcast(wanted), "key").toPandas()
+    models = read_model_set(session, lake, model_set).join(F.broadcast(wanted), "key").toPandas()
     history = (read_current(session, lake, SERIES_TABLE).join(F.broadcast(wanted), "key")
                .select("key", "date", "units").toPandas())
     for row in models.to_dict("records"):

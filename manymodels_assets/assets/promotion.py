@@ -5,10 +5,9 @@ from typing import Optional
 import dagster as dg
 import pandas as pd
 from manymodels_assets.resources.spark import SparkResource
-from pyspark.sql import functions as F
-
-from manymodels_assets.assets.common import MODELS_DIR, range_label, selected_keys, stamped_id, table
-from manymodels_assets.assets.models import trained_models, write_model_set
+from manymodels_assets.assets.common import range_label, selected_keys, stamped_id, table
+from manymodels_assets.assets.models import trained_models
+from manymodels_assets.engine.modelsets import compose_production_set, read_model_set, write_model_set
 from manymodels_assets.engine.tables import keys_frame, only_keys
 from manymodels_assets.forecasting.promotion import DECISIONS, PROMOTED, PROVISIONAL, PromotionRule, decide_promotions
 from manymodels_assets.partitions import store_item
@@ -53,12 +52,12 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     if newest is None:
         raise dg.Failure("no model set in the training registry: materialize trained_models first")
     new_set = model_set_of(newest)
-    new_rows = only_keys(session.read.parquet(lake.spark_uri(MODELS_DIR, new_set)), keys_frame(session, keys))
+    new_rows = only_keys(read_model_set(session, lake, new_set), keys_frame(session, keys))
     candidates = new_rows.select("key", "status", "wape", "mase", "error", "model_set").toPandas()
 
     current = production_registry.version_by_alias(PRODUCTION)
     current_set = model_set_of(current)
-    current_rows = session.read.parquet(lake.spark_uri(MODELS_DIR, current_set)) if current_set else None
+    current_rows = read_model_set(session, lake, current_set) if current_set else None
     deployed = (current_rows.select("key", "model_set").toPandas() if current_rows is not None
                 else pd.DataFrame(columns=["key", "model_set"]))
 
@@ -77,11 +76,8 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     else:
         production_set = stamped_id("prod", context.run_id)
         deploy_df = session.createDataFrame(deploy) if len(deploy) else keys_frame(session, [])
-        rows = new_rows.join(F.broadcast(deploy_df), "key")
-        if current_rows is not None:
-            rows = current_rows.join(F.broadcast(deploy_df), "key", "left_anti").unionByName(rows)
-        uri = write_model_set(lake, rows, production_set)
-        size = session.read.parquet(lake.spark_uri(MODELS_DIR, production_set)).count()
+        uri = write_model_set(lake, compose_production_set(new_rows, current_rows, deploy_df), production_set)
+        size = read_model_set(session, lake, production_set).count()
         tags = {"model_set": production_set, "series_count": str(size), "source_model_set": new_set,
                 "partition_range": range_label(keys), "lake_uri": uri, "dagster_run_id": context.run_id,
                 "training_version": str(newest.version)}

@@ -6,7 +6,7 @@ from pyspark.sql import functions as F
 
 from manymodels_assets.assets.common import RAW_TABLE, SERIES_TABLE, key_pairs, range_label, selected_keys, table
 from manymodels_assets.assets.raw_sales import raw_sales
-from manymodels_assets.engine.pipeline import build_series
+from manymodels_assets.engine.pipeline import build_series, series_stats
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
 from manymodels_assets.forecasting.series import infer_freq
 from manymodels_assets.partitions import store_item
@@ -42,11 +42,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     version = replace_keys(session, lake, SERIES_TABLE, build_series(selected, freq, end), keys_frame(session, keys),
                            context.run_id, sort_by=("key", "date"))
 
-    stats = (session.read.parquet(lake.spark_uri(SERIES_TABLE, version)).join(F.broadcast(wanted.select("key")), "key")
-             .groupBy("key").agg(F.count(F.lit(1)).alias("points"), F.avg((F.col("units") == 0).cast("double"))
-                                 .alias("zero_share"), F.min("date").alias("first_date"),
-                                 F.first("data_version").alias("data_version"))
-             .toPandas())
+    stats = series_stats(session.read.parquet(lake.spark_uri(SERIES_TABLE, version)), wanted.select("key"))
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
         context.log.warning(f"{len(missing)} selected store-items have no sales rows, e.g. {missing[:5]}")

@@ -102,3 +102,16 @@ def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> Da
             "model_set", "horizon", "status", "future_drivers"]
     return (models.where(F.col("model").isNotNull()).select(*cols)
                   .repartition(parallelism, "key").mapInPandas(batches, ddl(FORECAST_COLUMNS)))
+
+
+def planned_rows(calendar: DataFrame, series_keys: DataFrame, after: dt.date) -> DataFrame:
+    """The calendar's plan for the given series (key, store_id, item_id) after ``after``."""
+    return calendar.where(F.col("date") > F.lit(after)).join(F.broadcast(series_keys), ["store_id", "item_id"])
+
+
+def series_stats(series: DataFrame, keys: DataFrame) -> pd.DataFrame:
+    """Per selected series: points, share of zero periods, first date, data version."""
+    return (series.join(F.broadcast(keys), "key").groupBy("key")
+            .agg(F.count(F.lit(1)).alias("points"), F.avg((F.col("units") == 0).cast("double")).alias("zero_share"),
+                 F.min("date").alias("first_date"), F.first("data_version").alias("data_version"))
+            .toPandas())
