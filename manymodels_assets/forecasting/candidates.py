@@ -140,16 +140,7 @@ def fit_predict(name: str, y: pd.Series, horizon: int, season_length: int,
                 X: pd.DataFrame | None = None, X_future: pd.DataFrame | None = None):
     """Fit candidate ``name`` on ``y`` (and ``X``) and return (fitted forecaster, forecast)."""
     candidate = get(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        forecaster = candidate.factory(season_length, len(y))
-        if candidate.uses_drivers:
-            forecaster.fit(y, X=X, fh=np.arange(1, horizon + 1))
-            prediction = forecaster.predict(X=X_future)
-        else:
-            forecaster.fit(y, fh=np.arange(1, horizon + 1))
-            prediction = forecaster.predict()
-    return forecaster, np.asarray(prediction, dtype=float)
+    return _fit(lambda: candidate.factory(season_length, len(y)), candidate.uses_drivers, y, horizon, X, X_future)
 
 
 ENSEMBLE = "ensemble"
@@ -161,16 +152,24 @@ def fit_predict_ensemble(members: list[str], y: pd.Series, horizon: int, season_
     """Fit the mean of ``members`` (sktime's EnsembleForecaster) and forecast."""
     from sktime.forecasting.compose import EnsembleForecaster
 
-    uses_drivers = any(get(m).uses_drivers for m in members)
+    def make():
+        return _quiet(EnsembleForecaster([(m, get(m).factory(season_length, len(y))) for m in members],
+                                         aggfunc="mean"))
+
+    return _fit(make, any(get(m).uses_drivers for m in members), y, horizon, X, X_future)
+
+
+def _fit(make, uses_drivers: bool, y, horizon, X, X_future):
     with warnings.catch_warnings():
+        # sktime 1.2 warns about remember_data on every constructor and clone: it floods executor logs
         warnings.simplefilter("ignore")
-        forecaster = _quiet(EnsembleForecaster([(m, get(m).factory(season_length, len(y))) for m in members],
-                                               aggfunc="mean"))
+        forecaster = make()
+        fh = np.arange(1, horizon + 1)
         if uses_drivers:
-            forecaster.fit(y, X=X, fh=np.arange(1, horizon + 1))
+            forecaster.fit(y, X=X, fh=fh)
             prediction = forecaster.predict(X=X_future)
         else:
-            forecaster.fit(y, fh=np.arange(1, horizon + 1))
+            forecaster.fit(y, fh=fh)
             prediction = forecaster.predict()
     return forecaster, np.asarray(prediction, dtype=float)
 
