@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the embedded defaults need from Debian/Ubuntu packages, only when missing:
-# a Java 17+ runtime (Spark 4), unixODBC, the SQLite3 ODBC driver, psqlODBC (PostgreSQL
-# warehouse tests), and python3-venv. Idempotent; runs apt-get update at most once.
+# a Java 17+ runtime (Spark 4), unixODBC, the SQLite3 ODBC driver, psqlODBC and the
+# PostgreSQL server (warehouse tests), and python3-venv. Idempotent; runs apt-get update at most once.
 set -euo pipefail
 
 SUDO=""
@@ -15,6 +15,8 @@ dpkg -s unixodbc-dev >/dev/null 2>&1 || missing+=(unixodbc-dev)
 odbcinst -q -d -n SQLite3 >/dev/null 2>&1 || missing+=(libsqliteodbc)
 odbcinst -q -d -n "PostgreSQL Unicode" >/dev/null 2>&1 || missing+=(odbc-postgresql)
 python3 -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=(python3-venv)
+# PostgreSQL server binaries: the warehouse tests start their own server on 127.0.0.1
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "system packages: all present"

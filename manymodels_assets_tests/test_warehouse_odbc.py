@@ -1,10 +1,12 @@
-"""The warehouse load through the real SQLite3 ODBC driver."""
+"""The warehouse load through real ODBC drivers: SQLite3, and psqlODBC against a PostgreSQL
+server started on 127.0.0.1 for these tests."""
 import datetime as dt
 
 import pandas as pd
 import pytest
 
 from manymodels_assets.resources.warehouse import WarehouseResource
+from manymodels_assets_tests.servers import postgres_server
 
 
 def forecasts(series, steps=3, value=1.0, model_set="ms-1"):
@@ -15,9 +17,26 @@ def forecasts(series, steps=3, value=1.0, model_set="ms-1"):
     return pd.DataFrame(rows)
 
 
-@pytest.fixture
-def warehouse(tmp_path):
-    return WarehouseResource(connection_string=f"Driver={{SQLite3}};Database={tmp_path / 'w.db'}")
+@pytest.fixture(scope="module")
+def postgres():
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def warehouse(request, tmp_path):
+    if request.param == "sqlite":
+        return WarehouseResource(connection_string=f"Driver={{SQLite3}};Database={tmp_path / 'w.db'}")
+    port, user = request.getfixturevalue("postgres")
+    db = f"w_{abs(hash(str(tmp_path))) % 10**8}"
+    admin = WarehouseResource(connection_string=f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port={port};"
+                                                f"Database=postgres;Uid={user};", dialect="postgresql")
+    conn = admin.connect()
+    conn.autocommit = True
+    conn.cursor().execute(f"CREATE DATABASE {db}")
+    conn.close()
+    return WarehouseResource(connection_string=f"Driver={{PostgreSQL Unicode}};Server=127.0.0.1;Port={port};"
+                                               f"Database={db};Uid={user};", dialect="postgresql")
 
 
 def count(warehouse):
@@ -36,14 +55,21 @@ def test_load_replaces_only_the_loaded_series(warehouse):
     assert list(got["n"]) == [3, 5, 3] and list(got["yhat"]) == [1.0, 7.0, 1.0]
 
 
-def test_a_failed_load_leaves_the_previous_rows(warehouse):
+def test_a_crash_mid_load_leaves_the_previous_rows(warehouse, monkeypatch):
     series = [("S1", "I1"), ("S1", "I2")]
     keys = pd.DataFrame(series, columns=["store_id", "item_id"])
     warehouse.replace_forecasts(forecasts(series), keys)
-    broken = forecasts(series, value=9.0)
-    broken.loc[4, "step"] = "not a number"  # fails while the rows are inserted, after the delete
-    with pytest.raises(ValueError):
-        warehouse.replace_forecasts(broken, keys)
+    original = WarehouseResource._insert
+
+    def crash_after_first_chunk(self, cur, table, columns, rows):
+        if table == self.table:  # the old rows are deleted by now; insert a little, then die
+            original(self, cur, table, columns, rows[:2])
+            raise ConnectionError("connection lost")
+        return original(self, cur, table, columns, rows)
+
+    monkeypatch.setattr(WarehouseResource, "_insert", crash_after_first_chunk)
+    with pytest.raises(ConnectionError):
+        warehouse.replace_forecasts(forecasts(series, value=9.0), keys)
     got = count(warehouse)
     assert list(got["n"]) == [3, 3] and list(got["yhat"]) == [1.0, 1.0]
 

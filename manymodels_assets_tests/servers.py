@@ -1,0 +1,49 @@
+"""Servers the tests start on 127.0.0.1 and stop by PID."""
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A throwaway PostgreSQL cluster; yields (port, user). Fails, never skips, if PostgreSQL is missing."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    assert bins, "PostgreSQL server binaries not found: run `make test` (it installs them)"
+    bindir = bins[-1]
+    data = tempfile.mkdtemp(prefix="manymodels-pg-")
+    # initdb refuses to run as root: run the server as the postgres system user then.
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(data, "postgres")
+    port, user = free_port(), "manymodels"
+    subprocess.run(as_user + [f"{bindir}/initdb", "-D", data, "-U", user, "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    proc = subprocess.Popen(as_user + [f"{bindir}/postgres", "-D", data, "-p", str(port), "-h", "127.0.0.1",
+                                       "-k", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while subprocess.run([f"{bindir}/pg_isready", "-h", "127.0.0.1", "-p", str(port)],
+                             capture_output=True).returncode != 0:
+            assert proc.poll() is None, "PostgreSQL exited while starting"
+            assert time.time() < deadline, "PostgreSQL did not come up in 30 s"
+            time.sleep(0.2)
+        yield port, user
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(data, ignore_errors=True)
