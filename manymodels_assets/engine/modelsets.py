@@ -24,4 +24,5 @@ def compose_production_set(new_rows: DataFrame, current_rows: DataFrame | None, 
     rows = new_rows.join(F.broadcast(deploy), "key")
     if current_rows is None:
         return rows
-    return current_rows.join(F.broadcast(deploy), "key", "left_anti").unionByName(rows)
+    # allowMissingColumns: a production set written before a column was added still merges
+    return current_rows.join(F.broadcast(deploy), "key", "left_anti").unionByName(rows, allowMissingColumns=True)

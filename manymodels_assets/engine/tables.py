@@ -39,5 +39,7 @@ def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, key
     current = read_current(spark, lake, table)
     merged = new_rows
     if current is not None:
-        merged = current.join(F.broadcast(keys), "key", "left_anti").unionByName(new_rows)
+        # allowMissingColumns: a version written before a column was added still merges (as nulls)
+        kept = current.join(F.broadcast(keys), "key", "left_anti")
+        merged = kept.unionByName(new_rows, allowMissingColumns=True)
     return write_version(lake, table, merged, run_id, sort_by=sort_by)
