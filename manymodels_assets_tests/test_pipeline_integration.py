@@ -2,6 +2,11 @@
 ODBC driver and a persistent Dagster instance."""
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 
 import dagster as dg
 import pandas as pd
@@ -12,6 +17,7 @@ from manymodels_assets.definitions import build_definitions
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.sales_generator import GeneratorConfig, generate
 from manymodels_assets.settings import Settings
+from manymodels_assets_tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -172,3 +178,38 @@ def test_each_partition_carries_its_own_numbers_and_some_a_plot(pipeline):
     plotted = [k for k, md in first_run.items() if "forecast_plot" in md]
     assert len(plotted) == 12 and "data:image/png;base64," in first_run[plotted[0]]["forecast_plot"].value
     assert "forecaster_mix" in first_run[plotted[0]] and "mase_histogram" in first_run[plotted[0]]
+
+
+def test_the_web_ui_shows_the_runs_and_partitions(pipeline):
+    """What `make ui` shows: the webserver on the same DAGSTER_HOME lists every run and partition."""
+    _, instance, settings = pipeline
+    port = free_port()
+    env = {**os.environ, "DAGSTER_HOME": instance.root_directory, "MANYMODELS_HOME": settings.home}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "dagster-webserver"), "-w",
+                             "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], cwd=root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        query = ('{ runsOrError { ... on Runs { results { jobName status } } } '
+                 'assetNodeOrError(assetKey: {path: ["trained_models"]}) { ... on AssetNode { '
+                 'partitionStats { numMaterialized numPartitions } } } }')
+        deadline, answer = time.time() + 120, None
+        while answer is None:
+            assert proc.poll() is None, "dagster-webserver exited"
+            assert time.time() < deadline, "dagster-webserver did not answer in 120 s"
+            try:
+                req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", json.dumps({"query": query}).encode(),
+                                             {"Content-Type": "application/json"})
+                answer = json.load(urllib.request.urlopen(req, timeout=10))["data"]
+            except (OSError, KeyError):
+                time.sleep(1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    jobs = {(r["jobName"], r["status"]) for r in answer["runsOrError"]["results"]}
+    assert {(j, "SUCCESS") for j in ("ingest_pipeline", *PARTITIONED_JOBS)} <= jobs
+    assert answer["assetNodeOrError"]["partitionStats"] == {"numMaterialized": 27, "numPartitions": 27}
