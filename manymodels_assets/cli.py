@@ -13,8 +13,7 @@ import time
 
 import pandas as pd
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+from manymodels_assets.sensors import all_store_items
 PARTITIONED_JOBS = ("training_pipeline", "promotion_pipeline", "batch_scoring_pipeline")
 
 
@@ -49,7 +48,7 @@ def run_all(defs, instance, log=print) -> dict[str, float]:
     timings["ingest_pipeline"] = time.perf_counter() - t
     keys = instance.get_dynamic_partitions(store_item.name)
     log(f"ingest_pipeline: {len(keys)} store-items in {timings['ingest_pipeline']:.0f}s")
-    tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
+    tags = all_store_items(instance)
     for name in PARTITIONED_JOBS:
         t = time.perf_counter()
         defs.resolve_job_def(name).execute_in_process(instance=instance, tags=tags, run_config=quiet)

@@ -11,6 +11,8 @@ from manymodels_assets.assets.promotion import promoted_models
 from manymodels_assets.assets.raw_sales import raw_sales
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.jobs import ALL_JOBS
+from manymodels_assets.schedules import ALL_SCHEDULES
+from manymodels_assets.sensors import ALL_SENSORS
 from manymodels_assets.resources import LakeResource, ModelRegistryResource, WarehouseResource, spark_resource
 from manymodels_assets.settings import Settings
 
@@ -47,8 +49,8 @@ def build_resources(settings: Settings) -> dict:
 def build_definitions(settings: Settings) -> dg.Definitions:
     # In-process executor: every step of a run shares one Spark session instead of starting
     # a JVM per step (8-30 s each).
-    return dg.Definitions(assets=ASSETS, jobs=ALL_JOBS, resources=build_resources(settings),
-                          executor=dg.in_process_executor)
+    return dg.Definitions(assets=ASSETS, jobs=ALL_JOBS, sensors=ALL_SENSORS, schedules=ALL_SCHEDULES,
+                          resources=build_resources(settings), executor=dg.in_process_executor)
 
 
 defs = build_definitions(Settings.from_env())

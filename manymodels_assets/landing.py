@@ -113,3 +113,19 @@ def quarantine(fs, landing_dir: str, f: LandingFile, reason: str) -> str:
     fs.pipe_file(target + ".reason.txt", f"{f.label}: {reason}\n".encode())
     fs.mv(f.path, target)
     return target
+
+
+def file_version(fs, path: str) -> str:
+    """What changes when a file is rewritten: its etag (ADLS, blob) or modified time and size.
+
+    Blob stores give last_modified to the second only, hence the etag first.
+    """
+    info = fs.info(path)
+    if info.get("etag"):
+        return str(info["etag"]).strip('"')
+    return f"{info.get('mtime') or info.get('last_modified')}:{info.get('size')}"
+
+
+def snapshot(fs, landing_dir: str) -> dict[str, str]:
+    """Every landing file of every feed, by label (``<feed>/<drop>/<name>``), with its version."""
+    return {f.label: file_version(fs, f.path) for feed in FEEDS for f in list_files(fs, landing_dir, feed)}

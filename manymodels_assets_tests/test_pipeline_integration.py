@@ -12,10 +12,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from manymodels_assets.cli import PARTITIONED_JOBS, RANGE_END, RANGE_START, run_all, summary
+from manymodels_assets.cli import PARTITIONED_JOBS, run_all, summary
 from manymodels_assets.definitions import build_definitions
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.sales_generator import GeneratorConfig, generate
+from manymodels_assets.sensors import RANGE_END, RANGE_START
 from manymodels_assets.settings import Settings
 from manymodels_assets_tests.servers import free_port
 

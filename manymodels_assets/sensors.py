@@ -1,0 +1,69 @@
+"""Sensors: new landing files start an ingest; new sales retrain; training promotes; promotion rescores.
+
+All follow-on runs are single range runs over every store-item partition, so each stage is
+one run and one Spark job however many series there are.
+"""
+import hashlib
+import json
+
+import dagster as dg
+
+from manymodels_assets import landing
+from manymodels_assets.jobs import batch_scoring_pipeline, ingest_pipeline, promotion_pipeline, training_pipeline
+from manymodels_assets.partitions import store_item
+from manymodels_assets.resources.lake import LakeResource
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def all_store_items(instance: dg.DagsterInstance) -> dict[str, str] | None:
+    """Run tags that select every store-item partition as one range, or None if there are none."""
+    keys = instance.get_dynamic_partitions(store_item.name)
+    return {RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else None
+
+
+def range_of(run: dg.DagsterRun) -> dict[str, str]:
+    return {k: run.tags[k] for k in (RANGE_START, RANGE_END) if k in run.tags}
+
+
+@dg.sensor(job=ingest_pipeline, minimum_interval_seconds=60)
+def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+    """Starts `ingest_pipeline` when files are added to or rewritten in the landing zone
+    (`landing/sales/<drop>/`, `landing/calendar/<drop>/`). The cursor keeps each file's version
+    (etag, or modified time and size)."""
+    seen = json.loads(context.cursor) if context.cursor else {}
+    current = landing.snapshot(lake.fs, lake.uri("landing"))
+    changed = sorted(label for label, version in current.items() if seen.get(label) != version)
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    if not changed:
+        return dg.SkipReason("no new or changed landing files")
+    run_key = hashlib.sha1(json.dumps({k: current[k] for k in changed}).encode()).hexdigest()[:16]
+    context.log.info(f"{len(changed)} new or changed landing file(s), e.g. {changed[:3]}")
+    return dg.RunRequest(run_key=run_key, tags={"manymodels/landing_files": str(len(changed))})
+
+
+@dg.asset_sensor(asset_key=dg.AssetKey("raw_sales"), job=training_pipeline)
+def retrain_on_new_sales(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    """After `raw_sales` is materialized, trains every store-item in one range run."""
+    tags = all_store_items(context.instance)
+    if tags is None:
+        return dg.SkipReason("no store_item partitions yet")
+    return dg.RunRequest(run_key=f"train-after-{asset_event.run_id}", tags=tags)
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[training_pipeline],
+                      request_job=promotion_pipeline)
+def promote_after_training(context: dg.RunStatusSensorContext):
+    """After a successful `training_pipeline` run, promotes the same store-items."""
+    return dg.RunRequest(run_key=f"promote-{context.dagster_run.run_id}", tags=range_of(context.dagster_run))
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[promotion_pipeline],
+                      request_job=batch_scoring_pipeline)
+def score_after_promotion(context: dg.RunStatusSensorContext):
+    """After a successful `promotion_pipeline` run, rescores the same store-items and loads the warehouse."""
+    return dg.RunRequest(run_key=f"score-{context.dagster_run.run_id}", tags=range_of(context.dagster_run))
+
+
+ALL_SENSORS = [landing_zone_sensor, retrain_on_new_sales, promote_after_training, score_after_promotion]
