@@ -106,6 +106,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         run_id,
         params={"candidates": ",".join(core.candidates), "metric": core.metric, "n_folds": core.n_folds,
                 "horizon": core.horizon or "default", "interval_level": core.interval_level,
+                "interval_scale": core.interval_scale, "combine_top": core.combine_top,
                 "series_count": len(summary), "partition_range": range_label(keys)},
         metrics=aggregate,
         tables={"per_series_metrics": summary.drop(columns=["candidate_metrics"])},
@@ -123,6 +124,9 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         "forecaster_mix": table(mix.rename_axis("forecaster").reset_index(name="series")),
         "forecaster_mix_plot": plots.bars(mix, "Chosen forecaster per series"),
         "accuracy_distribution": table(quantiles),
+        "accuracy_by_forecaster": table(summary.groupby("forecaster").agg(
+            series=("key", "size"), median_mase=("mase", "median"), median_wape=("wape", "median"),
+            median_interval_coverage=("interval_coverage", "median")).reset_index()),
         "mase_histogram": plots.histogram(ok["mase"], "Backtest MASE of the chosen models", "MASE", clip=3),
         "median_mase": aggregate.get("median_mase", float("nan")),
         "median_wape": aggregate.get("median_wape", float("nan")),
@@ -141,7 +145,6 @@ def _combined_version(summary: pd.DataFrame) -> str:
 
     joined = "|".join(summary.sort_values("key")["data_version"].fillna("").tolist())
     return hashlib.sha256(joined.encode()).hexdigest()[:16]
-
 
 
 def _per_series_metadata(context, session, lake, summary: pd.DataFrame, model_set: str, plot_series: int) -> None:
