@@ -45,23 +45,15 @@ def load_panel(path: str) -> pd.DataFrame:
     })
 
 
-def regular(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
-    idx = pd.period_range(pd.Period(frame["date"].min(), freq), pd.Period(frame["date"].max(), freq), freq=freq)
-    f = frame.set_index(pd.PeriodIndex(frame["date"], freq=freq))[["units", "price", "promo"]].reindex(idx)
-    f["units"] = np.expm1(np.log1p(f["units"]).interpolate())
-    f["price"] = f["price"].ffill().bfill()
-    f["promo"] = f["promo"].fillna(0)
-    return f.assign(date=idx.start_time).reset_index(drop=True)
-
-
 def evaluate(args):
     """All numbers of one series: per candidate alone, and the selection."""
     key, frame, candidates, freq, settings = args
     from manymodels_assets.forecasting import metrics as m
     from manymodels_assets.forecasting.scoring import forecast_series
+    from manymodels_assets.forecasting.series import regularize
     from manymodels_assets.forecasting.training import TrainingConfig, train_series
 
-    series = regular(frame, freq)
+    series = regularize(frame, freq, frame["date"].max(), fill="interpolate")
     train, test = series.iloc[:-HOLDOUT], series.iloc[-HOLDOUT:]
     actual = test["units"].to_numpy()
     plan = test[["date", "price", "promo"]]

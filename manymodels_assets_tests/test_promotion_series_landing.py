@@ -37,6 +37,13 @@ def test_regularize_fills_gaps_and_extends_to_the_panel_end():
     assert list(out["promo"]) == [0, 0, 1, 0, 0]
 
 
+def test_regularize_can_interpolate_unreported_periods():
+    raw = pd.DataFrame({"date": pd.to_datetime(["2024-01-01", "2024-01-03"]), "units": [3.0, 15.0]})
+    out = regularize(raw, "D", pd.Timestamp("2024-01-04"), fill="interpolate")
+    # log1p-linear between 3 and 15: expm1((log 4 + log 16) / 2) = 7; after the last row: 0
+    np.testing.assert_allclose(out["units"], [3.0, 7.0, 15.0, 0.0])
+
+
 def test_infer_freq():
     assert infer_freq(pd.date_range("2024-01-01", periods=10, freq="D")) == "D"
     weekly = pd.date_range("1989-09-14", periods=10, freq="7D")  # Thursdays

@@ -16,6 +16,8 @@ from manymodels_assets.resources.lake import LakeResource
 class SeriesConfig(dg.Config):
     freq: str = "auto"
     """Series frequency: "auto" (from the data's dates), "D", or a weekly one such as "W-WED"."""
+    fill: str = "zero"
+    """Missing periods: "zero" (no sales row means nothing sold) or "interpolate" (unreported data)."""
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[raw_sales],
@@ -39,8 +41,9 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     freq = config.freq
     if freq == "auto":
         freq = infer_freq(raw.select("date").distinct().toPandas()["date"])
-    version = replace_keys(session, lake, SERIES_TABLE, build_series(selected, freq, end), keys_frame(session, keys),
-                           context.run_id, sort_by=("key", "date"))
+    built = build_series(selected, freq, end, config.fill)
+    version = replace_keys(session, lake, SERIES_TABLE, built, keys_frame(session, keys), context.run_id,
+                           sort_by=("key", "date"))
 
     stats = series_stats(session.read.parquet(lake.spark_uri(SERIES_TABLE, version)), wanted.select("key"))
     missing = sorted(set(keys) - set(stats["key"]))

@@ -14,7 +14,7 @@ from manymodels_assets.forecasting.series import SERIES_COLUMNS
 from manymodels_assets.forecasting.training import MODEL_COLUMNS, TrainingConfig
 
 
-def build_series(raw: DataFrame, freq: str, end: dt.date) -> DataFrame:
+def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero") -> DataFrame:
     """One regular, gap-filled series per (store_id, item_id), ending at ``end``."""
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
@@ -22,7 +22,7 @@ def build_series(raw: DataFrame, freq: str, end: dt.date) -> DataFrame:
         from manymodels_assets.forecasting.training import data_version
 
         store, item = str(pdf["store_id"].iloc[0]), str(pdf["item_id"].iloc[0])
-        out = regularize(pdf, freq, end)
+        out = regularize(pdf, freq, end, fill)
         out["date"] = out["date"].dt.date
         out.insert(0, "key", encode_key(store, item))
         out.insert(1, "store_id", store)

@@ -36,12 +36,19 @@ def infer_freq(dates) -> str:
                      "set the series frequency in the configuration")
 
 
-def regularize(frame: pd.DataFrame, freq: str, end) -> pd.DataFrame:
+FILLS = ("zero", "interpolate")
+
+
+def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.DataFrame:
     """One row per period from the series' first date to ``end``.
 
-    Rows in the same period are summed (units) or averaged (price); missing periods get
-    0 units, no promotion and the last known price. Columns: date, units, price, promo.
+    Rows in the same period are summed (units) or averaged (price); missing periods get no
+    promotion and the last known price, and units by ``fill``: ``"zero"`` (retail: no row means
+    nothing sold) or ``"interpolate"`` (a missing period is unreported data: log-linear
+    interpolation inside the series, 0 after its last row). Columns: date, units, price, promo.
     """
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
     dates = pd.to_datetime(frame["date"])
     periods = pd.PeriodIndex(dates, freq=freq)
     agg = pd.DataFrame({
@@ -51,6 +58,8 @@ def regularize(frame: pd.DataFrame, freq: str, end) -> pd.DataFrame:
     }, index=periods).groupby(level=0).agg({"units": "sum", "price": "mean", "promo": "max"})
     full = pd.period_range(agg.index.min(), max(agg.index.max(), pd.Period(pd.Timestamp(end), freq=freq)), freq=freq)
     out = agg.reindex(full)
+    if fill == "interpolate":
+        out["units"] = np.expm1(np.log1p(out["units"]).interpolate(limit_area="inside"))
     out["units"] = out["units"].fillna(0.0)
     out["price"] = out["price"].ffill()
     out["promo"] = out["promo"].fillna(0).astype("int32")
