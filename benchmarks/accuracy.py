@@ -103,7 +103,8 @@ def report(rows: pd.DataFrame, elapsed: float, n_series: int, workers: int) -> s
     oracle = singles.min(axis=1).mean()
     picked = rows.loc[rows["method"] == "selection"].set_index("key")["chosen"]
     away = picked[picked != best_single].index.intersection(per_series.index)
-    lines = [f"# Accuracy on Dominick's orange juice: {n_series} weekly store-brand series, last {HOLDOUT} weeks held out",
+    lines = [f"# Accuracy on Dominick's orange juice: {n_series} weekly store-brand series, "
+             f"last {HOLDOUT} weeks held out",
              "", agg.to_markdown(floatfmt=".3f"), "",
              f"- selection vs seasonal naive (aggregate MASE): {sel:.3f} vs {snaive:.3f} = "
              f"{100 * (1 - sel / snaive):.1f}% better (target >= 10%)",

@@ -101,10 +101,16 @@ def summary(defs, instance) -> str:
               f"  lake               {lake.root}",
               f"  training registry  {training.tracking_uri}",
               f"  production reg.    {production.tracking_uri}",
-              f"  warehouse          {warehouse.connection_string.split('Database=')[-1] if 'Database=' in warehouse.connection_string else warehouse.dialect}",
+              f"  warehouse          {_where(warehouse)}",
               f"  Dagster runs       {instance.root_directory}  (make ui)",
               "=" * 72]
     return "\n".join(lines)
+
+
+def _where(warehouse) -> str:
+    # the file of a SQLite warehouse; only the dialect otherwise (the string may hold credentials)
+    conn = warehouse.connection_string
+    return conn.split("Database=")[-1] if warehouse.dialect == "sqlite" and "Database=" in conn else warehouse.dialect
 
 
 def cmd_demo(args) -> None:

@@ -99,7 +99,8 @@ def inspect_file(fs, f: LandingFile) -> tuple[dict[str, str] | None, str | None]
     if feed is CALENDAR and not any(c in types for c in feed.optional):
         return None, f"a calendar file needs a price or promo column; found {sorted(types)}"
     if f.fmt == "parquet":
-        problems = [p for n in (*feed.required, *feed.optional) if n in types for p in [_type_problem(n, types[n])] if p]
+        checked = [_type_problem(n, types[n]) for n in (*feed.required, *feed.optional) if n in types]
+        problems = [p for p in checked if p]
         if problems:
             return None, "; ".join(problems)
     return {n: str(t) for n, t in types.items() if n in (*feed.required, *feed.optional)}, None

@@ -40,8 +40,8 @@ def test_every_candidate_fits_and_forecasts_the_horizon(name):
 
 def test_regression_uses_the_planned_calendar_and_wins_on_price_driven_sales():
     hist, future = panel()
-    row = train_series("S~I", "S", "I", hist, "D", TrainingConfig(candidates=("seasonal_naive", "ets", "regression"),
-                                                                   combine_top=0), plan=future[["date", "price", "promo"]])
+    cfg = TrainingConfig(candidates=("seasonal_naive", "ets", "regression"), combine_top=0)
+    row = train_series("S~I", "S", "I", hist, "D", cfg, plan=future[["date", "price", "promo"]])
     assert row["forecaster"] == "regression" and row["future_drivers"]
     fc = forecast_series(row, 28)
     promo_days = future["promo"].to_numpy() == 1

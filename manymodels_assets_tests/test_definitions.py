@@ -23,7 +23,8 @@ def test_graph_shape_and_jobs(tmp_path):
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == {"raw_sales", "store_item_series", "trained_models", "promoted_models", "batch_forecasts",
                     "synapse_predictions"}
-    assert {k.to_user_string() for k in graph.get(dg.AssetKey("synapse_predictions")).parent_keys} == {"batch_forecasts"}
+    parents = graph.get(dg.AssetKey("synapse_predictions")).parent_keys
+    assert {k.to_user_string() for k in parents} == {"batch_forecasts"}
     for name in ("ingest_pipeline", "training_pipeline", "promotion_pipeline", "batch_scoring_pipeline"):
         assert defs.resolve_job_def(name)
     for node in graph.asset_nodes:

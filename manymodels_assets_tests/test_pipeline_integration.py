@@ -99,7 +99,8 @@ def test_bad_files_are_quarantined_with_their_reason_and_good_ones_flow(pipeline
     assert md["files_quarantined"].value == 2 and md["duplicates_dropped"].value == 1
     lake = defs.resources["lake"]
     raw = pd.read_parquet(lake.uri("raw/sales", lake.current_version("raw/sales")))
-    latest = raw[(raw.store_id == "S0001") & (raw.item_id == "I00001") & (raw.date == pd.Timestamp("2024-12-30").date())]
+    day = pd.Timestamp("2024-12-30").date()
+    latest = raw[(raw.store_id == "S0001") & (raw.item_id == "I00001") & (raw.date == day)]
     assert list(latest["units"]) == [999.0] and list(latest["drop"]) == [SECOND_DROP]
     # the good rows of the bad CSV's store-item still come from the first drop
     assert len(raw[(raw.store_id == "S0002") & (raw.item_id == "I00002")]) > 100

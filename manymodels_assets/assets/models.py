@@ -116,7 +116,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     version = training_registry.register_model_set(run_id, tags)
     _per_series_metadata(context, session, lake, summary, model_set, config.plot_series)
 
-    quantiles = ok[["mase", "wape", "smape"]].quantile([0.1, 0.25, 0.5, 0.75, 0.9]).rename_axis("quantile").reset_index()
+    quantiles = (ok[["mase", "wape", "smape"]].quantile([0.1, 0.25, 0.5, 0.75, 0.9])
+                 .rename_axis("quantile").reset_index())
     return dg.MaterializeResult(metadata={
         "model_set": model_set,
         "series": len(summary),

@@ -49,7 +49,7 @@ def bars(counts: pd.Series, title: str) -> dg.MetadataValue:
 
 
 def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) -> dg.MetadataValue:
-    """History and forecast with its interval, one panel per series (columns key, date, units / forecast_date, yhat...)."""
+    """History and forecast with its interval, one panel per series (up to four)."""
     plt = _pyplot()
     keys = list(forecasts["key"].drop_duplicates())[:4]
     fig, axes = plt.subplots(len(keys), 1, figsize=(8, 2.2 * len(keys)), squeeze=False)

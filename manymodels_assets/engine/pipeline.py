@@ -98,7 +98,8 @@ def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> Da
             if frames:
                 yield pd.concat(frames, ignore_index=True)[list(FORECAST_COLUMNS)]
 
-    cols = ["key", "store_id", "item_id", "model", "interval_halfwidth", "interval_scale", "last_date", "freq", "forecaster",
+    cols = ["key", "store_id", "item_id", "model", "interval_halfwidth", "interval_scale", "last_date", "freq",
+            "forecaster",
             "model_set", "horizon", "status", "future_drivers"]
     return (models.where(F.col("model").isNotNull()).select(*cols)
                   .repartition(parallelism, "key").mapInPandas(batches, ddl(FORECAST_COLUMNS)))

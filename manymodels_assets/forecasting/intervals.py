@@ -3,7 +3,8 @@
 The interval is the point forecast plus or minus a quantile of the absolute backtest errors of
 the chosen forecaster, on the log1p scale by default (``scale="log"``): retail errors grow
 with the level, so a promotion week gets a wider interval than a quiet one, and the lower
-bound never goes below zero. ``scale="additive"`` uses plain errors. This works for every candidate alike (many sktime forecasters have no
+bound never goes below zero. ``scale="additive"`` uses plain errors.
+This works for every candidate alike (many sktime forecasters have no
 native intervals) and its coverage is measured honestly by leaving each fold out in turn.
 """
 from __future__ import annotations

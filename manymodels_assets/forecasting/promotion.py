@@ -40,11 +40,13 @@ def decide_promotions(new_models: pd.DataFrame, previous_keys, rule: PromotionRu
     passed = trained & acc_ok & mase_ok
     has_previous = new_models["key"].isin(set(previous_keys))
 
+    errors = new_models.get("error", pd.Series("", index=new_models.index)).fillna("").astype(str)
+
     def fmt(v):
         return np.where(np.isfinite(v), v.round(3).astype(str), "n/a")
 
     reasons = np.where(
-        ~trained, "training failed: " + new_models.get("error", pd.Series("", index=new_models.index)).fillna("").astype(str),
+        ~trained, "training failed: " + errors,
         np.where(~acc_ok, "accuracy " + fmt(accuracy) + f" < {rule.min_accuracy}",
                  np.where(~mase_ok, "MASE " + fmt(mase) + f" >= {rule.max_mase}", "")))
     first = trained & ~has_previous & rule.deploy_first_model
