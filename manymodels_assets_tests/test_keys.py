@@ -40,3 +40,13 @@ def test_malformed_keys_are_named(bad):
 def test_empty_ids_rejected():
     with pytest.raises(ValueError):
         encode_key("", "x")
+
+
+@given(st.lists(st.tuples(ids, ids), max_size=20))
+def test_vectorised_codec_matches_the_scalar_one(pairs):
+    from manymodels_assets.forecasting.keys import decode_keys, encode_keys
+
+    stores, items = [p[0] for p in pairs], [p[1] for p in pairs]
+    keys = encode_keys(stores, items)
+    assert keys == [encode_key(s, i) for s, i in pairs]
+    assert decode_keys(keys) == (stores, items)

@@ -6,7 +6,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from manymodels_assets.forecasting.keys import decode_key
+from manymodels_assets.forecasting.keys import decode_keys
 
 RAW_TABLE = "raw/sales"
 CALENDAR_TABLE = "raw/calendar"
@@ -21,8 +21,8 @@ def selected_keys(context: dg.AssetExecutionContext) -> list[str]:
 
 def key_pairs(keys: list[str]) -> pd.DataFrame:
     """key, store_id, item_id for each key (decoded with the one key codec)."""
-    pairs = [decode_key(k) for k in keys]
-    return pd.DataFrame({"key": keys, "store_id": [p[0] for p in pairs], "item_id": [p[1] for p in pairs]})
+    stores, items = decode_keys(keys)
+    return pd.DataFrame({"key": keys, "store_id": stores, "item_id": items})
 
 
 def stamped_id(prefix: str, run_id: str) -> str:

@@ -9,7 +9,7 @@ from manymodels_assets import landing
 from manymodels_assets.assets.common import CALENDAR_TABLE, RAW_TABLE, table
 from manymodels_assets.engine.ingest import RULES, bad_rows_by_file, latest_drop_wins, read_landing
 from manymodels_assets.engine.tables import write_version
-from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.forecasting.keys import encode_keys
 from manymodels_assets.partitions import add_store_items
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.spark import SparkResource
@@ -81,7 +81,7 @@ def raw_sales(context: dg.AssetExecutionContext, spark: SparkResource, lake: Lak
     raw = session.read.parquet(lake.spark_uri(RAW_TABLE, sales.version))
     stats = raw.agg(F.count(F.lit(1)).alias("rows"), F.min("date").alias("first"), F.max("date").alias("last")).first()
     pairs = raw.select("store_id", "item_id").distinct().orderBy("store_id", "item_id").toPandas()
-    keys = [encode_key(s, i) for s, i in zip(pairs["store_id"], pairs["item_id"])]
+    keys = encode_keys(pairs["store_id"], pairs["item_id"])
     new_keys = add_store_items(context.instance, keys)
 
     quarantined = pd.DataFrame(sales.quarantined + calendar.quarantined, columns=["file", "reason"])

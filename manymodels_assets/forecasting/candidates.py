@@ -176,5 +176,7 @@ def _fit(make, uses_drivers: bool, y, horizon, X, X_future):
 
 def describe(forecaster) -> dict[str, Any]:
     """The forecaster's constructor parameters, JSON-friendly."""
-    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-            for k, v in forecaster.get_params(deep=False).items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sktime's repr of nested forecasters clones them
+        return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+                for k, v in forecaster.get_params(deep=False).items()}

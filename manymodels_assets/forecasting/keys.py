@@ -54,3 +54,29 @@ def decode_key(key: str) -> tuple[str, str]:
         return _decode_id(parts[0]), _decode_id(parts[1])
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"series key {key!r} is malformed: {exc}") from None
+
+
+def encode_keys(store_ids, item_ids) -> list[str]:
+    """Vectorised :func:`encode_key` over two sequences (plain ids take a fast path)."""
+    import pandas as pd
+
+    stores = pd.Series(store_ids, dtype=str).reset_index(drop=True)
+    items = pd.Series(item_ids, dtype=str).reset_index(drop=True)
+    plain = stores.str.fullmatch(r"[A-Za-z0-9_-]+") & items.str.fullmatch(r"[A-Za-z0-9_-]+")
+    keys = stores + SEPARATOR + items
+    for i in (~plain).to_numpy().nonzero()[0]:
+        keys.iat[i] = encode_key(stores.iat[i], items.iat[i])
+    return keys.tolist()
+
+
+def decode_keys(keys) -> tuple[list[str], list[str]]:
+    """Vectorised :func:`decode_key`: (store_ids, item_ids)."""
+    import pandas as pd
+
+    k = pd.Series(keys, dtype=str).reset_index(drop=True)
+    parts = k.str.split(SEPARATOR, n=1, expand=True).reindex(columns=[0, 1])
+    plain = k.str.fullmatch(r"[A-Za-z0-9_-]+~[A-Za-z0-9_-]+")
+    stores, items = parts[0].copy(), parts[1].copy()
+    for i in (~plain).to_numpy().nonzero()[0]:
+        stores.iat[i], items.iat[i] = decode_key(k.iat[i])
+    return stores.tolist(), items.tolist()

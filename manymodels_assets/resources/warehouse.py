@@ -1,7 +1,6 @@
 """The warehouse the forecasts are loaded into, over ODBC (pyodbc)."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Optional
 
 import dagster as dg
@@ -104,17 +103,15 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def _rows(forecasts: pd.DataFrame) -> list[tuple]:
-    frame = forecasts.loc[:, list(FORECAST_TABLE_COLUMNS)]
-    out = []
-    for r in frame.itertuples(index=False, name=None):
-        out.append((str(r[0]), str(r[1]), _date(r[2]), int(r[3]), float(r[4]), float(r[5]), float(r[6]),
-                    r[7], r[8], _timestamp(r[9]), int(bool(r[10]))))
-    return out
-
-
-def _date(v) -> dt.date:
-    return v if isinstance(v, dt.date) and not isinstance(v, dt.datetime) else pd.Timestamp(v).date()
-
-
-def _timestamp(v) -> dt.datetime:
-    return pd.Timestamp(v).to_pydatetime().replace(tzinfo=None, microsecond=0)
+    """Rows as the ODBC drivers take them, converted column by column."""
+    f = forecasts
+    scored = pd.to_datetime(f["scored_at"])
+    scored = (scored.dt.tz_localize(None) if scored.dt.tz is not None else scored).dt.floor("s")
+    columns = [
+        f["store_id"].astype(str).tolist(), f["item_id"].astype(str).tolist(),
+        pd.to_datetime(f["forecast_date"]).dt.date.tolist(), f["step"].astype(int).tolist(),
+        *(f[c].astype(float).tolist() for c in ("yhat", "yhat_lower", "yhat_upper")),
+        f["model_set"].tolist(), f["forecaster"].tolist(), scored.to_numpy().astype("datetime64[us]").tolist(),
+        f["cold_start"].fillna(False).astype(bool).astype(int).tolist(),
+    ]
+    return list(zip(*columns))
