@@ -9,7 +9,10 @@ export DAGSTER_HOME ?= $(MANYMODELS_HOME)/dagster_home
 export PYSPARK_PYTHON := $(PY)
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test ui system-deps venv dagster-home clean validate benchmarks
+.PHONY: demo test ui system-deps venv dagster-home clean validate accuracy
+
+# Real data lies beside the checkout (never copied into it); see docs/accuracy.md.
+OJ_DATA ?= $(CURDIR)/../shared/data/orangeJuice.rda
 
 demo: system-deps venv dagster-home
 	$(PY) -m manymodels_assets.cli demo $(DEMO_ARGS)
@@ -19,6 +22,9 @@ test: system-deps venv
 
 ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+accuracy: venv
+	$(PY) -m benchmarks.accuracy $(OJ_DATA) $(ACCURACY_ARGS)
 
 validate: venv
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
