@@ -22,8 +22,11 @@ def _typed(df: DataFrame) -> DataFrame:
     def opt(name: str, typ: str):
         return F.expr(f"try_cast(`{name}` as {typ})") if name in cols else F.lit(None).cast(typ)
 
+    def text(name: str):  # the value as it arrived, for the quarantine reason
+        return F.col(name).cast("string") if name in cols else F.lit(None).cast("string")
+
     parts = F.split(F.col("_metadata.file_path"), "/")
-    drop = F.element_at(parts, -2)
+    drop = F.url_decode(F.element_at(parts, -2))
     return df.select(
         F.trim(F.col("store_id").cast("string")).alias("store_id"),
         F.trim(F.col("item_id").cast("string")).alias("item_id"),
@@ -32,10 +35,10 @@ def _typed(df: DataFrame) -> DataFrame:
         opt("price", "double").alias("price"),
         opt("promo", "int").alias("promo"),
         drop.alias("drop"),
-        F.concat_ws("/", drop, F.expr("url_decode(element_at(split(_metadata.file_path, '/'), -1))")).alias("file"),
-        F.col("date").cast("string").alias("date_text"),
-        (F.col("units").cast("string") if "units" in cols else F.lit(None).cast("string")).alias("units_text"),
-        (F.col("price").cast("string") if "price" in cols else F.lit(None).cast("string")).alias("price_text"),
+        F.concat_ws("/", drop, F.url_decode(F.element_at(parts, -1))).alias("file"),
+        text("date").alias("date_text"),
+        text("units").alias("units_text"),
+        text("price").alias("price_text"),
     )
 
 
