@@ -23,6 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting.training import panel_ranking
+
 HOLDOUT = 12
 WEEK1 = pd.Timestamp("1989-09-14")  # Dominick's week 1 starts on this Thursday
 
@@ -47,7 +49,7 @@ def load_panel(path: str) -> pd.DataFrame:
 
 def evaluate(args):
     """All numbers of one series: per candidate alone, and the selection."""
-    key, frame, candidates, freq, settings = args
+    key, frame, candidates, freq, settings, prior, selection_only = args
     from manymodels_assets.forecasting import metrics as m
     from manymodels_assets.forecasting.scoring import forecast_series
     from manymodels_assets.forecasting.series import regularize
@@ -60,7 +62,8 @@ def evaluate(args):
     out = []
     t = time.perf_counter()
     row = train_series(key, *key.split("~"), train[["date", "units", "price", "promo"]], freq,
-                       TrainingConfig(candidates=tuple(candidates), horizon=HOLDOUT, **settings), plan=plan)
+                       TrainingConfig(candidates=tuple(candidates), horizon=HOLDOUT, **settings), plan=plan,
+                       prior=prior)
     selection_seconds = time.perf_counter() - t
     season = row["season_length"]
 
@@ -72,7 +75,10 @@ def evaluate(args):
                 "coverage": m.interval_coverage(actual, fc["yhat_lower"], fc["yhat_upper"]),
                 "width": m.interval_width(fc["yhat_lower"], fc["yhat_upper"])}
 
-    out.append({**scores("selection", forecast_series(row, HOLDOUT), selection_seconds), "chosen": row["forecaster"]})
+    out.append({**scores("selection", forecast_series(row, HOLDOUT), selection_seconds), "chosen": row["forecaster"],
+                "candidate_metrics": row["candidate_metrics"]})
+    if selection_only:  # first pass of --prior: only the backtests are needed
+        return out
     for name in dict.fromkeys(["naive", "seasonal_naive", *candidates]):
         t = time.perf_counter()
         alone = train_series(key, *key.split("~"), train[["date", "units", "price", "promo"]], freq,
@@ -132,6 +138,9 @@ def main(argv=None) -> None:
     p.add_argument("--folds", type=int, default=3, help="backtest folds for the selection")
     p.add_argument("--combine-top", type=int, default=2, help="also try the mean of the best N (0: off)")
     p.add_argument("--metric", default="mase")
+    p.add_argument("--prior", action="store_true",
+                   help="two passes: rank candidates by backtest across the panel (training weeks only), then "
+                        "select with that panel prior")
     p.add_argument("--out", default=None, help="also write the report (markdown) here")
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -142,9 +151,16 @@ def main(argv=None) -> None:
     t = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         settings = {"n_folds": args.folds, "combine_top": args.combine_top, "metric": args.metric}
-        results = list(pool.map(evaluate, [(k, g, candidates, args.freq, settings) for k, g in groups], chunksize=8))
+        prior = None
+        if args.prior:
+            first = pool.map(evaluate, [(k, g, candidates, args.freq, settings, None, True) for k, g in groups],
+                             chunksize=8)
+            prior = panel_ranking([rs[0]["candidate_metrics"] for rs in first], args.metric)
+            print(f"panel prior (backtest {args.metric}, best first): {prior}")
+        results = list(pool.map(evaluate, [(k, g, candidates, args.freq, settings, prior, False) for k, g in groups],
+                                chunksize=8))
     elapsed = time.perf_counter() - t
-    rows = pd.DataFrame([r for rs in results for r in rs])
+    rows = pd.DataFrame([r for rs in results for r in rs]).drop(columns=["candidate_metrics"], errors="ignore")
     text = report(rows, elapsed, len(groups), args.workers)
     print(text)
     if args.out:

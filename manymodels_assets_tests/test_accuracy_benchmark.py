@@ -23,8 +23,8 @@ def weekly_panel(n_series=4, weeks=110, seed=0):
 def test_report_has_every_method_and_the_targets():
     candidates = ["seasonal_naive", "ets", "tsb", "regression"]
     rows = pd.DataFrame([r for key, frame in weekly_panel().items()
-                         for r in evaluate((key, frame, candidates, "W-WED", {"n_folds": 3, "combine_top": 2,
-                                                                                  "metric": "mase"}))])
+                         for r in evaluate((key, frame, candidates, "W-WED",
+                                            {"n_folds": 3, "combine_top": 2, "metric": "mase"}, None, False))])
     assert set(rows["method"]) == {"selection", "naive", "seasonal_naive", "ets", "tsb", "regression"}
     text = report(rows, elapsed=1.0, n_series=4, workers=1)
     for needle in ("| selection", "| naive", "| seasonal_naive", "selection vs seasonal naive",

@@ -132,3 +132,30 @@ def test_cold_start_without_a_usable_profile_uses_the_last_season_mean():
         row = train_series("S9~I1", "S9", "I1", store, "D", TrainingConfig(), item_profile=profile)
         assert row["status"] == "cold_start" and row["forecaster"] == "window_mean"
         assert "no item profile" in row["error"]
+
+
+def test_panel_ranking_orders_candidates_by_mean_backtest_metric():
+    from manymodels_assets.forecasting.training import panel_ranking
+
+    rows = [json.dumps({"a": {"mase": 1.0}, "b": {"mase": 0.5}, "c": {"skipped": "no plan"}}),
+            json.dumps({"a": {"mase": 0.8}, "b": {"mase": 0.9}, "c": {"mase": 2.0}}), None]
+    assert panel_ranking(rows) == ["b", "a", "c"]
+
+
+def test_panel_prior_keeps_the_panel_choice_unless_clearly_beaten():
+    hist, _ = panel(price_effect=False)
+    cfg = TrainingConfig(candidates=("naive", "seasonal_naive"), combine_top=0, prior_margin=0.1)
+    free = train_series("S~I", "S", "I", hist[["date", "units"]], "D", cfg)
+    assert free["forecaster"] == "seasonal_naive"  # far better on this weekly-patterned series
+    scores = {c: v["mase"] for c, v in json.loads(free["candidate_metrics"]).items()}
+    # the panel prefers naive, but seasonal naive is > 10% better here: the series leaves the panel's choice
+    assert scores["seasonal_naive"] < 0.9 * scores["naive"]
+    assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", cfg,
+                        prior=["naive", "seasonal_naive"])["forecaster"] == "seasonal_naive"
+    # with a margin it cannot clear, the series keeps the panel's choice
+    strict = TrainingConfig(candidates=("naive", "seasonal_naive"), combine_top=0, prior_margin=0.99)
+    assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", strict,
+                        prior=["naive", "seasonal_naive"])["forecaster"] == "naive"
+    # a prior naming candidates this series could not run is ignored
+    assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", strict,
+                        prior=["regression"])["forecaster"] == "seasonal_naive"

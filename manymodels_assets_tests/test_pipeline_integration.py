@@ -163,7 +163,13 @@ def test_retraining_adds_one_version_per_registry_and_moves_the_aliases(pipeline
     for job in ("training_pipeline", "promotion_pipeline"):
         defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
     training, production = defs.resources["training_registry"], defs.resources["production_registry"]
-    assert len(training.client.search_model_versions(f"name='{training.model_name}'")) == 2
+    versions = sorted(training.client.search_model_versions(f"name='{training.model_name}'"),
+                      key=lambda v: int(v.version))
+    assert len(versions) == 2
+    # the second run selected with the first run's panel ranking as its prior
+    ranking = versions[0].tags["panel_ranking"]
+    assert ranking and training.client.get_run(versions[1].run_id).data.params["prior"] == ranking
+    assert training.client.get_run(versions[0].run_id).data.params["prior"] == "none"
     assert str(production.version_by_alias("production").version) == "2"
     assert str(production.version_by_alias("previous").version) == "1"
     text = summary(defs, instance)

@@ -17,7 +17,7 @@ from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.engine.modelsets import read_model_set, write_model_set
 from manymodels_assets.engine.pipeline import item_profiles, planned_rows, train_models
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
-from manymodels_assets.forecasting.training import TrainingConfig
+from manymodels_assets.forecasting.training import TrainingConfig, panel_ranking
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource
@@ -44,6 +44,11 @@ class TrainingSettings(dg.Config):
     """Season length; default 7 for daily data, 52 for weekly."""
     interval_level: float = 0.95
     """Prediction interval level."""
+    use_panel_prior: bool = True
+    """Keep the candidate that ranked best across the previous run's series unless a series'
+    own backtest beats it by `prior_margin` (more robust than each series' own few folds)."""
+    prior_margin: float = _DEFAULT.prior_margin
+    """How much better (relative) a series' own best candidate must be to leave the panel's choice."""
     interval_scale: str = "log"
     """Conformal intervals on log1p errors ("log": width follows the level) or plain errors ("additive")."""
     plot_series: int = 12
@@ -53,6 +58,7 @@ class TrainingSettings(dg.Config):
     def to_core(self) -> TrainingConfig:
         return TrainingConfig(candidates=tuple(self.candidates), metric=self.metric, n_folds=self.n_folds,
                               horizon=self.horizon, season_length=self.season_length, combine_top=self.combine_top,
+                              prior_margin=self.prior_margin,
                               interval_level=self.interval_level, interval_scale=self.interval_scale)
 
 
@@ -81,7 +87,9 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     plans = (planned_rows(calendar, session.createDataFrame(key_pairs(keys)), first["end"])
              if calendar is not None else None)
     profiles = item_profiles(series, selected, core, first["freq"], first["end"])
-    rows = train_models(selected, core, model_set, plans, profiles)
+    previous = training_registry.latest_version() if config.use_panel_prior else None
+    prior = [c for c in (previous.tags.get("panel_ranking", "") if previous else "").split(",") if c] or None
+    rows = train_models(selected, core, model_set, plans, profiles, prior)
     uri = write_model_set(lake, rows, model_set)
     summary = read_model_set(session, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
     if summary.empty:
@@ -99,14 +107,17 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         "fit_seconds_total": float(summary["fit_seconds"].sum()),
     }
     data_version = _combined_version(summary)
+    ranking = panel_ranking(summary["candidate_metrics"].tolist(), core.metric)
     tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": range_label(keys),
-            "data_version": data_version, "lake_uri": uri, "dagster_run_id": context.run_id}
+            "data_version": data_version, "lake_uri": uri, "dagster_run_id": context.run_id,
+            "panel_ranking": ",".join(ranking)}
     run_id = training_registry.start_run(model_set, tags=tags)
     training_registry.log_run(
         run_id,
         params={"candidates": ",".join(core.candidates), "metric": core.metric, "n_folds": core.n_folds,
                 "horizon": core.horizon or "default", "interval_level": core.interval_level,
                 "interval_scale": core.interval_scale, "combine_top": core.combine_top,
+                "prior": ",".join(prior) if prior else "none", "prior_margin": core.prior_margin,
                 "series_count": len(summary), "partition_range": range_label(keys)},
         metrics=aggregate,
         tables={"per_series_metrics": summary.drop(columns=["candidate_metrics"])},
@@ -130,6 +141,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
             median_interval_coverage=("interval_coverage", "median")).reset_index()),
         "mase_histogram": plots.histogram(ok["mase"], "Backtest MASE of the chosen models", "MASE", clip=3),
         "median_mase": aggregate.get("median_mase", float("nan")),
+        "panel_prior_used": ", ".join(prior) if prior else "none (first run or switched off)",
+        "panel_ranking": ", ".join(ranking),
         "median_wape": aggregate.get("median_wape", float("nan")),
         "cold_starts": table(summary[summary["status"] == "cold_start"][["key", "n_obs", "forecaster", "error"]])
         if by_status.get("cold_start") else dg.MetadataValue.text("none"),

@@ -57,11 +57,12 @@ def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingCo
 
 
 def train_models(series: DataFrame, config: TrainingConfig, model_set: str, plans: DataFrame | None = None,
-                 profiles: dict[str, pd.Series] | None = None) -> DataFrame:
+                 profiles: dict[str, pd.Series] | None = None, prior: list[str] | None = None) -> DataFrame:
     """One model-set row per series key (see MODEL_COLUMNS), trained inside Spark tasks.
 
     ``plans``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for dates
-    after the history; ``profiles``: item profiles for the cold start of short series.
+    after the history; ``profiles``: item profiles for the cold start of short series; ``prior``:
+    the panel's candidate ranking from the previous training run.
     """
     profiles = profiles or {}
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
@@ -79,7 +80,8 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, plan
         first = (history if len(history) else pdf).iloc[0]
         row = train_series(first["key"], first["store_id"], first["item_id"],
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
-                           plan=plan if len(plan) else None, item_profile=profiles.get(first["item_id"]))
+                           plan=plan if len(plan) else None, item_profile=profiles.get(first["item_id"]),
+                           prior=prior)
         row["model_set"] = model_set
         return pd.DataFrame([row])
 

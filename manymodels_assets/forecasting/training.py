@@ -52,6 +52,7 @@ class TrainingConfig:
     interval_level: float = 0.95
     interval_scale: str = "log"  # conformal on log1p errors ("log") or plain errors ("additive")
     combine_top: int = 2  # also try the mean of the best N candidates; 0 or 1: off
+    prior_margin: float = 0.1  # with a panel prior: leave the panel's choice only when >= 10% better
     min_train: int | None = None  # points a fold trains on at least; None: two horizons
 
     def __post_init__(self):
@@ -143,6 +144,18 @@ def _summarise(result: BacktestResult, season_length: int, level: float, scale: 
     return summary
 
 
+def _selection_order(results: dict, summaries: dict, config: TrainingConfig, prior: list[str] | None) -> list[str]:
+    order = sorted(results, key=lambda n: _rank_value(summaries[n], config.metric))
+    default = next((p for p in prior or () if p in results), None)
+    if default is None or not order or order[0] == default:
+        return order
+    best, panel = _rank_value(summaries[order[0]], config.metric)[0], _rank_value(summaries[default], config.metric)[0]
+    if np.isfinite(panel) and best > (1 - config.prior_margin) * panel:
+        order.remove(default)
+        order.insert(0, default)
+    return order
+
+
 def _ensemble(results: dict[str, BacktestResult], members: list[str]) -> BacktestResult:
     """Backtest of the members' mean, from the members' own out-of-sample fold forecasts."""
     first = results[members[0]]
@@ -173,7 +186,7 @@ def drivers_frame(payload: str, freq: str) -> pd.DataFrame:
 
 def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, freq: str,
                  config: TrainingConfig, plan: pd.DataFrame | None = None,
-                 item_profile: pd.Series | None = None) -> dict[str, Any]:
+                 item_profile: pd.Series | None = None, prior: list[str] | None = None) -> dict[str, Any]:
     """Train one series and return its model-set row (see :data:`MODEL_COLUMNS`).
 
     history: columns ``date``, ``units`` and, when known, ``price``, ``promo``; regular at ``freq``.
@@ -181,6 +194,10 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
         candidate is skipped, with the reason recorded, when it does not cover the horizon).
     item_profile: the item's average units per period across stores (indexed by date), used
         as the cold start of a series too short to backtest.
+    prior: candidates ranked by their backtest accuracy across the panel (e.g. from the previous
+        training run). The series keeps the best-ranked one it could backtest unless its own
+        best candidate beats it by ``config.prior_margin``: a few folds of one series are weak
+        evidence against what the whole panel shows.
     """
     started = time.perf_counter()
     history = history.sort_values("date").reset_index(drop=True)
@@ -219,7 +236,7 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
                                             config.interval_scale), "members": "+".join(members)}
 
     errors = []
-    for name in sorted(results, key=lambda n: _rank_value(summaries[n], config.metric)):
+    for name in _selection_order(results, summaries, config, prior):
         names = members if name == ENSEMBLE else [name]
         uses_drivers = any(CANDIDATES[n].uses_drivers for n in names)
         try:
@@ -310,3 +327,15 @@ def _scaled_profile(y: pd.Series, profile: pd.Series | None):
         return None, None
     scale = float(y[ok].sum()) / denominator
     return prof * scale, (y[ok] - overlap[ok] * scale).to_numpy()
+
+
+def panel_ranking(candidate_metrics: list[str], metric: str = "mase") -> list[str]:
+    """Candidates ordered by their mean backtest ``metric`` across many series (best first),
+    from the model set's ``candidate_metrics`` column; the prior for the next training."""
+    scores: dict[str, list[float]] = {}
+    for payload in candidate_metrics:
+        for name, values in json.loads(payload or "{}").items():
+            value = values.get(metric)
+            if isinstance(value, (int, float)) and np.isfinite(value):
+                scores.setdefault(name, []).append(float(value))
+    return sorted(scores, key=lambda n: float(np.mean(scores[n])))
