@@ -67,10 +67,10 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, plan
     profiles = profiles or {}
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
     rows = series.select(*cols).withColumn("planned", F.lit(False))
-    if plans is not None:
-        rows = rows.unionByName(plans.select("key", "store_id", "item_id", "date", F.lit(None).cast("double")
-                                             .alias("units"), "price", "promo", F.lit(None).cast("string")
-                                             .alias("freq"), F.lit(True).alias("planned")))
+    if plans is not None:  # plan rows ride along in the same group, flagged, with no units
+        planned = (plans.withColumn("units", F.lit(None).cast("double")).withColumn("freq", F.lit(None).cast("string"))
+                   .select(*cols).withColumn("planned", F.lit(True)))
+        rows = rows.unionByName(planned)
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.training import train_series
@@ -101,8 +101,7 @@ def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> Da
                 yield pd.concat(frames, ignore_index=True)[list(FORECAST_COLUMNS)]
 
     cols = ["key", "store_id", "item_id", "model", "interval_halfwidth", "interval_scale", "last_date", "freq",
-            "forecaster",
-            "model_set", "horizon", "status", "future_drivers"]
+            "forecaster", "model_set", "horizon", "status", "future_drivers"]
     return (models.where(F.col("model").isNotNull()).select(*cols)
                   .repartition(parallelism, "key").mapInPandas(batches, ddl(FORECAST_COLUMNS)))
 

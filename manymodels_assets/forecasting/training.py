@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,6 @@ DEFAULT_SEASON_LENGTH = {"D": 7, "W": 52, "M": 12, "MS": 12, "Q": 4, "H": 24}
 STATUS_OK = "ok"
 STATUS_COLD_START = "cold_start"
 STATUS_FAILED = "failed"
-_Z = {0.8: 1.2816, 0.9: 1.6449, 0.95: 1.96, 0.99: 2.5758}
 
 
 def default_horizon(freq: str) -> int:
@@ -292,24 +292,27 @@ def _drivers(history: pd.DataFrame, plan: pd.DataFrame | None, last: pd.Period, 
 
 def _cold_start(y: pd.Series, horizon: int, season_length: int, level: float, reason: str,
                 item_profile: pd.Series | None) -> dict:
-    """The item's profile across stores scaled to this store; else the mean of the last season."""
-    z = _Z.get(round(level, 2), 1.96)
+    """The item's profile across stores scaled to this store; else the mean of the last season.
+
+    No backtest to calibrate on: a normal-theory interval from the spread of what is known.
+    """
+    z = NormalDist().inv_cdf((1 + level) / 2)
     synthetic, residual = _scaled_profile(y, item_profile)
+    if synthetic is not None:
+        name, history = ITEM_PROFILE, synthetic
+        note = "forecast from the item's profile across stores, scaled to this store"
+        spread = float(np.std(residual)) if residual.size > 1 else float(np.mean(np.abs(y.to_numpy())))
+    else:
+        recent = y.to_numpy()[-max(season_length, 1):]
+        name, history, note = COLD_START, y, "no item profile: mean of the last season"
+        spread = float(np.std(recent)) if recent.size > 1 else float(abs(recent[-1]))
     try:
-        if synthetic is not None:
-            fitted, _ = fit_predict(ITEM_PROFILE, synthetic, horizon, season_length)
-            spread = float(np.std(residual)) if residual.size > 1 else float(np.mean(np.abs(y.to_numpy())))
-            return {"status": STATUS_COLD_START, "forecaster": ITEM_PROFILE, "params": json.dumps(describe(fitted)),
-                    "model": dump_model(fitted), "interval_halfwidth": z * spread, "interval_width": 2 * z * spread,
-                    "error": reason + "; forecast from the item's profile across stores, scaled to this store"}
-        fitted, _ = fit_predict(COLD_START, y, horizon, season_length)
+        fitted, _ = fit_predict(name, history, horizon, season_length)
     except Exception as exc:
         return {"status": STATUS_FAILED, "error": f"cold start failed: {type(exc).__name__}: {exc}; {reason}"}
-    recent = y.to_numpy()[-max(season_length, 1):]
-    spread = float(np.std(recent)) if recent.size > 1 else float(abs(recent[-1]))
-    return {"status": STATUS_COLD_START, "forecaster": COLD_START, "params": json.dumps(describe(fitted)),
+    return {"status": STATUS_COLD_START, "forecaster": name, "params": json.dumps(describe(fitted)),
             "model": dump_model(fitted), "interval_halfwidth": z * spread, "interval_width": 2 * z * spread,
-            "error": reason + "; no item profile: mean of the last season"}
+            "error": f"{reason}; {note}"}
 
 
 def _scaled_profile(y: pd.Series, profile: pd.Series | None):
