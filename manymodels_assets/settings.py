@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 PREFIX = "MANYMODELS_"
-SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING")
+SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING", "MANYMODELS_SERVING_API_KEY")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ class Settings:
     warehouse_odbc_set: bool
     warehouse_dialect: str
     warehouse_default_odbc: str
+    # real-time scoring (manymodels serve); defaults keep `Settings(...)` calls elsewhere valid
+    serving_cache_bytes: int = 512 * 2**20
+    serving_max_horizon: int = 366
+    serving_max_batch: int = 1000
+    serving_alias_ttl_seconds: float = 5.0
+    serving_api_key_set: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -53,6 +59,11 @@ class Settings:
             warehouse_odbc_set=bool(odbc),
             warehouse_dialect=get("WAREHOUSE_DIALECT", default_dialect),
             warehouse_default_odbc=f"Driver={{SQLite3}};Database={home}/warehouse/forecasts.db",
+            serving_cache_bytes=int(get("SERVING_CACHE_BYTES", str(512 * 2**20))),
+            serving_max_horizon=int(get("SERVING_MAX_HORIZON", "366")),
+            serving_max_batch=int(get("SERVING_MAX_BATCH", "1000")),
+            serving_alias_ttl_seconds=float(get("SERVING_ALIAS_TTL_SECONDS", "5")),
+            serving_api_key_set=bool(env.get("MANYMODELS_SERVING_API_KEY")),
         )
 
     def local_folders(self) -> list[str]:
