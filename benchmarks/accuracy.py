@@ -23,7 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from manymodels_assets.forecasting.training import panel_ranking
+from manymodels_assets.forecasting.keys import decode_key, encode_key
+from manymodels_assets.forecasting.selection import panel_ranking
 
 HOLDOUT = 12
 WEEK1 = pd.Timestamp("1989-09-14")  # Dominick's week 1 starts on this Thursday
@@ -53,16 +54,17 @@ def evaluate(args):
     from manymodels_assets.forecasting import metrics as m
     from manymodels_assets.forecasting.scoring import forecast_series
     from manymodels_assets.forecasting.series import regularize
-    from manymodels_assets.forecasting.training import TrainingConfig, train_series
+    from manymodels_assets.forecasting.config import TrainingConfig
+    from manymodels_assets.forecasting.training import train_series
 
     series = regularize(frame, freq, frame["date"].max(), fill="interpolate")
     train, test = series.iloc[:-HOLDOUT], series.iloc[-HOLDOUT:]
     actual = test["units"].to_numpy()
-    plan = test[["date", "price", "promo"]]
+    calendar = test[["date", "price", "promo"]]
     out = []
     t = time.perf_counter()
-    row = train_series(key, *key.split("~"), train[["date", "units", "price", "promo"]], freq,
-                       TrainingConfig(candidates=tuple(candidates), horizon=HOLDOUT, **settings), plan=plan,
+    row = train_series(key, *decode_key(key), train[["date", "units", "price", "promo"]], freq,
+                       TrainingConfig(candidates=tuple(candidates), horizon=HOLDOUT, **settings), calendar=calendar,
                        prior=prior)
     selection_seconds = time.perf_counter() - t
     season = row["season_length"]
@@ -81,9 +83,9 @@ def evaluate(args):
         return out
     for name in dict.fromkeys(["naive", "seasonal_naive", *candidates]):
         t = time.perf_counter()
-        alone = train_series(key, *key.split("~"), train[["date", "units", "price", "promo"]], freq,
+        alone = train_series(key, *decode_key(key), train[["date", "units", "price", "promo"]], freq,
                              TrainingConfig(candidates=(name,), horizon=HOLDOUT,
-                                            **{**settings, "combine_top": 0}), plan=plan)
+                                            **{**settings, "combine_top": 0}), calendar=calendar)
         seconds = time.perf_counter() - t
         if alone["forecaster"] != name:  # the candidate could not run on this series
             out.append({"key": key, "method": name, "skipped": json.loads(alone["candidate_metrics"] or "{}")})
@@ -145,7 +147,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     panel = load_panel(args.rda)
-    groups = [(f"{s}~{i}", g) for (s, i), g in panel.groupby(["store_id", "item_id"], sort=True)]
+    groups = [(encode_key(s, i), g) for (s, i), g in panel.groupby(["store_id", "item_id"], sort=True)]
     groups = groups[: args.limit] if args.limit else groups
     candidates = [c for c in args.candidates.split(",") if c]
     t = time.perf_counter()

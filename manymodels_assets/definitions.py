@@ -5,7 +5,7 @@ import os
 
 import dagster as dg
 
-from manymodels_assets.assets.forecasts import batch_forecasts, synapse_predictions
+from manymodels_assets.assets.forecasts import batch_forecasts, build_warehouse_asset
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.promotion import promoted_models
 from manymodels_assets.assets.raw_sales import raw_sales
@@ -15,8 +15,6 @@ from manymodels_assets.schedules import ALL_SCHEDULES
 from manymodels_assets.sensors import ALL_SENSORS
 from manymodels_assets.resources import LakeResource, ModelRegistryResource, WarehouseResource, spark_resource
 from manymodels_assets.settings import Settings
-
-ASSETS = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts, synapse_predictions]
 
 
 def build_resources(settings: Settings) -> dict:
@@ -49,7 +47,9 @@ def build_resources(settings: Settings) -> dict:
 def build_definitions(settings: Settings) -> dg.Definitions:
     # In-process executor: every step of a run shares one Spark session instead of starting
     # a JVM per step (8-30 s each).
-    return dg.Definitions(assets=ASSETS, jobs=ALL_JOBS, sensors=ALL_SENSORS, schedules=ALL_SCHEDULES,
+    assets = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts,
+              build_warehouse_asset(settings.warehouse_dialect)]
+    return dg.Definitions(assets=assets, jobs=ALL_JOBS, sensors=ALL_SENSORS, schedules=ALL_SCHEDULES,
                           resources=build_resources(settings), executor=dg.in_process_executor)
 
 

@@ -17,3 +17,5 @@ batch_scoring_pipeline = dg.define_asset_job(
     description="Forecast with the production model set and load the warehouse.")
 
 ALL_JOBS = [ingest_pipeline, training_pipeline, promotion_pipeline, batch_scoring_pipeline]
+PARTITIONED_JOBS = ("training_pipeline", "promotion_pipeline", "batch_scoring_pipeline")
+"""The jobs over store_item partitions, in the order a cycle runs them."""

@@ -53,12 +53,14 @@ def list_files(fs, landing_dir: str, feed: Feed = SALES) -> list[LandingFile]:
     if not fs.exists(folder):
         return []
     files = []
-    for path in fs.find(folder):
-        rel = posixpath.relpath(fs._strip_protocol(path), fs._strip_protocol(folder))
-        parts = rel.split("/")
-        if len(parts) != 2 or parts[1].startswith(("_", ".")):
+    for drop in fs.ls(folder, detail=True):
+        if drop["type"] != "directory":
             continue
-        files.append(LandingFile(path=path, drop=parts[0], name=parts[1], feed=feed))
+        drop_name = posixpath.basename(drop["name"].rstrip("/"))
+        for entry in fs.ls(drop["name"], detail=True):
+            name = posixpath.basename(entry["name"].rstrip("/"))
+            if entry["type"] == "file" and not name.startswith(("_", ".")):
+                files.append(LandingFile(path=entry["name"], drop=drop_name, name=name, feed=feed))
     return sorted(files, key=lambda f: (f.drop, f.name))
 
 
@@ -106,9 +108,9 @@ def inspect_file(fs, f: LandingFile) -> tuple[dict[str, str] | None, str | None]
     return {n: str(t) for n, t in types.items() if n in (*feed.required, *feed.optional)}, None
 
 
-def quarantine(fs, landing_dir: str, f: LandingFile, reason: str) -> str:
-    """Move ``f`` to the quarantine folder beside a file that says why; returns the new path."""
-    folder = posixpath.join(landing_dir.rstrip("/"), "quarantine", f.feed.name, f.drop)
+def quarantine(fs, quarantine_dir: str, f: LandingFile, reason: str) -> str:
+    """Move ``f`` to ``<quarantine_dir>/<feed>/<drop>/`` beside a file that says why; returns the new path."""
+    folder = posixpath.join(quarantine_dir.rstrip("/"), f.feed.name, f.drop)
     fs.makedirs(folder, exist_ok=True)
     target = posixpath.join(folder, f.name)
     fs.pipe_file(target + ".reason.txt", f"{f.label}: {reason}\n".encode())

@@ -8,7 +8,7 @@ import json
 
 import dagster as dg
 
-from manymodels_assets import landing
+from manymodels_assets import landing, layout
 from manymodels_assets.jobs import batch_scoring_pipeline, ingest_pipeline, promotion_pipeline, training_pipeline
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
@@ -33,7 +33,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     (`landing/sales/<drop>/`, `landing/calendar/<drop>/`). The cursor keeps each file's version
     (etag, or modified time and size)."""
     seen = json.loads(context.cursor) if context.cursor else {}
-    current = landing.snapshot(lake.fs, lake.uri("landing"))
+    current = landing.snapshot(lake.fs, lake.uri(layout.LANDING))
     changed = sorted(label for label, version in current.items() if seen.get(label) != version)
     context.update_cursor(json.dumps(current, sort_keys=True))
     if not changed:

@@ -1,4 +1,4 @@
-"""Each candidate, drivers and the planned calendar, the combination, intervals, cold start."""
+"""Each candidate, the planned calendar as regressors, the combination, intervals, cold start."""
 import json
 
 import numpy as np
@@ -7,9 +7,10 @@ import pytest
 
 from manymodels_assets.forecasting import intervals
 from manymodels_assets.forecasting.candidates import CANDIDATES, fit_predict
-from manymodels_assets.forecasting.features import design, has_drivers
+from manymodels_assets.forecasting.calendar import has_price_or_promo, regressors
 from manymodels_assets.forecasting.scoring import forecast_series
-from manymodels_assets.forecasting.training import TrainingConfig, train_series
+from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.training import train_series
 
 N = 364
 
@@ -32,38 +33,38 @@ def panel(n=N, seed=0, price_effect=True, intermittent=False):
 def test_every_candidate_fits_and_forecasts_the_horizon(name):
     hist, future = panel()
     y = pd.Series(hist["units"].to_numpy(), index=pd.PeriodIndex(hist["date"], freq="D"))
-    X = design(hist, "D") if CANDIDATES[name].uses_drivers else None
-    X_future = design(future, "D", float(hist["price"].median())) if X is not None else None
-    fitted, forecast = fit_predict(name, y, 28, 7, X, X_future)
+    X = regressors(hist, "D") if CANDIDATES[name].uses_calendar else None
+    X_calendar = regressors(future, "D", float(hist["price"].median())) if X is not None else None
+    fitted, forecast = fit_predict(name, y, 28, 7, X, X_calendar)
     assert forecast.shape == (28,) and np.isfinite(forecast).all()
 
 
 def test_regression_uses_the_planned_calendar_and_wins_on_price_driven_sales():
     hist, future = panel()
     cfg = TrainingConfig(candidates=("seasonal_naive", "ets", "regression"), combine_top=0)
-    row = train_series("S~I", "S", "I", hist, "D", cfg, plan=future[["date", "price", "promo"]])
-    assert row["forecaster"] == "regression" and row["future_drivers"]
+    row = train_series("S~I", "S", "I", hist, "D", cfg, calendar=future[["date", "price", "promo"]])
+    assert row["forecaster"] == "regression" and row["calendar_regressors"]
     fc = forecast_series(row, 28)
     promo_days = future["promo"].to_numpy() == 1
     # the forecast follows the plan: promotion days are forecast higher
     assert fc.loc[promo_days, "yhat"].mean() > 1.3 * fc.loc[~promo_days, "yhat"].mean()
 
 
-def test_regression_is_skipped_with_its_reason_without_a_full_plan():
+def test_regression_is_skipped_with_its_reason_without_a_full_calendar():
     hist, future = panel()
     cfg = TrainingConfig(candidates=("seasonal_naive", "regression"))
     no_plan = json.loads(train_series("S~I", "S", "I", hist, "D", cfg)["candidate_metrics"])
-    assert no_plan["regression"] == {"skipped": "no planned price/promotion calendar"}
-    short = json.loads(train_series("S~I", "S", "I", hist, "D", cfg, plan=future.iloc[:10])["candidate_metrics"])
-    assert short["regression"]["skipped"].startswith("the planned price/promotion calendar covers 10 of the 28")
+    assert no_plan["regression"] == {"skipped": "no planned calendar"}
+    short = json.loads(train_series("S~I", "S", "I", hist, "D", cfg, calendar=future.iloc[:10])["candidate_metrics"])
+    assert short["regression"]["skipped"].startswith("the planned calendar covers 10 of the 28")
     assert "mase" in short["seasonal_naive"]
 
 
-def test_has_drivers():
+def test_has_price_or_promo():
     hist, _ = panel()
-    assert has_drivers(hist)
-    assert not has_drivers(hist.assign(price=np.nan, promo=0))
-    assert not has_drivers(hist[["date", "units"]])
+    assert has_price_or_promo(hist)
+    assert not has_price_or_promo(hist.assign(price=np.nan, promo=0))
+    assert not has_price_or_promo(hist[["date", "units"]])
 
 
 def test_intermittent_series_gets_an_intermittent_demand_method_or_better():
@@ -122,7 +123,7 @@ def test_cold_start_scales_the_item_profile_to_the_store():
     fc = forecast_series(row, 28)
     expected = np.resize([10.0, 10, 10, 10, 20, 30, 10], 84)[56:] * 0.5
     np.testing.assert_allclose(fc["yhat"], expected, rtol=1e-6)
-    assert fc["cold_start"].all()
+    assert (fc["status"] == "cold_start").all()
 
 
 def test_cold_start_without_a_usable_profile_uses_the_last_season_mean():
@@ -131,11 +132,11 @@ def test_cold_start_without_a_usable_profile_uses_the_last_season_mean():
     for profile in (None, stale):
         row = train_series("S9~I1", "S9", "I1", store, "D", TrainingConfig(), item_profile=profile)
         assert row["status"] == "cold_start" and row["forecaster"] == "window_mean"
-        assert "no item profile" in row["error"]
+        assert "mean of the last season" in row["reason"]
 
 
 def test_panel_ranking_orders_candidates_by_mean_backtest_metric():
-    from manymodels_assets.forecasting.training import panel_ranking
+    from manymodels_assets.forecasting.selection import panel_ranking
 
     rows = [json.dumps({"a": {"mase": 1.0}, "b": {"mase": 0.5}, "c": {"skipped": "no plan"}}),
             json.dumps({"a": {"mase": 0.8}, "b": {"mase": 0.9}, "c": {"mase": 2.0}}), None]

@@ -6,7 +6,8 @@ import fsspec
 
 from manymodels_assets import landing
 from manymodels_assets.forecasting.promotion import PromotionRule, decide_promotions
-from manymodels_assets.forecasting.series import infer_freq, regularize
+from manymodels_assets.forecasting.frequency import infer_freq
+from manymodels_assets.forecasting.series import regularize
 
 
 def test_promotion_decisions_and_reasons():
@@ -73,7 +74,7 @@ def test_landing_inspection_and_quarantine(tmp_path):
     assert "missing required column(s) ['units']" in landing.inspect_file(fs, files["no_units.parquet"])[1]
     assert "'units' has type string" in landing.inspect_file(fs, files["text_units.parquet"])[1]
     assert "unsupported file type" in landing.inspect_file(fs, files["notes.txt"])[1]
-    moved = landing.quarantine(fs, str(tmp_path / "landing"), files["no_units.parquet"], "missing units")
+    moved = landing.quarantine(fs, str(tmp_path / "landing" / "quarantine"), files["no_units.parquet"], "missing units")
     assert not (drop / "no_units.parquet").exists()
     assert pd.read_parquet(moved).equals(good.drop(columns="units"))
     assert "missing units" in open(moved + ".reason.txt").read()

@@ -7,7 +7,9 @@ import pytest
 from manymodels_assets.forecasting import candidates
 from manymodels_assets.forecasting.scoring import forecast_series
 from manymodels_assets.forecasting.serialization import dump_model, load_model
-from manymodels_assets.forecasting.training import MODEL_COLUMNS, TrainingConfig, train_series
+from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.training import train_series
+from manymodels_assets.schemas import MODEL_SET
 
 
 def history(n=365, seed=0, weekly=True, noise=1.0):
@@ -20,7 +22,7 @@ def history(n=365, seed=0, weekly=True, noise=1.0):
 
 def test_row_has_exactly_the_model_set_columns_and_a_usable_model():
     row = train_series("S~I", "S", "I", history(), "D", TrainingConfig())
-    assert set(row) == set(MODEL_COLUMNS)
+    assert set(row) == set(MODEL_SET.names)
     assert row["status"] == "ok" and row["n_folds"] == 3 and row["horizon"] == 28
     metrics = json.loads(row["candidate_metrics"])
     assert metrics.keys() == {"seasonal_naive", "ets", "theta", "tsb", "regression", "ensemble"}
@@ -46,7 +48,7 @@ def test_seasonal_series_beats_naive_and_picks_a_seasonal_model():
 def test_short_series_gets_the_cold_start_model_and_is_flagged():
     row = train_series("S~I", "S", "I", history(n=20), "D", TrainingConfig())
     assert row["status"] == "cold_start" and row["forecaster"] == "window_mean"
-    assert "fewer than" in row["error"]
+    assert "fewer than" in row["reason"] and row["error"] is None
     fc = forecast_series(row, 28)
     assert len(fc) == 28 and (fc["yhat_upper"] >= fc["yhat"]).all()
 

@@ -12,7 +12,8 @@ from manymodels_assets_tests.servers import postgres_server
 def forecasts(series, steps=3, value=1.0, model_set="ms-1"):
     rows = [{"store_id": s, "item_id": i, "forecast_date": dt.date(2025, 1, 1) + dt.timedelta(days=k), "step": k + 1,
              "yhat": value, "yhat_lower": value - 1, "yhat_upper": value + 1, "model_set": model_set,
-             "forecaster": "ets", "scored_at": pd.Timestamp("2025-01-01 10:00:00"), "cold_start": False}
+             "forecaster": "ets", "status": "ok", "production_version": "3",
+             "scored_at": pd.Timestamp("2025-01-01 10:00:00")}
             for s, i in series for k in range(steps)]
     return pd.DataFrame(rows)
 
@@ -81,7 +82,7 @@ def test_many_rows_are_sent_in_chunks(warehouse):
     assert int(warehouse.query("SELECT COUNT(*) AS n FROM forecasts")["n"][0]) == 2800
 
 
-def test_a_table_from_before_the_cold_start_column_is_upgraded(warehouse):
+def test_a_table_from_an_earlier_release_gets_the_new_columns(warehouse):
     conn = warehouse.connect()
     conn.cursor().execute("CREATE TABLE forecasts (store_id TEXT, item_id TEXT, forecast_date DATE, step INTEGER, "
                           "yhat REAL, yhat_lower REAL, yhat_upper REAL, model_set TEXT, forecaster TEXT, "
@@ -89,6 +90,7 @@ def test_a_table_from_before_the_cold_start_column_is_upgraded(warehouse):
     conn.commit()
     conn.close()
     series = [("S1", "I1")]
-    warehouse.replace_forecasts(forecasts(series).assign(cold_start=True),
+    warehouse.replace_forecasts(forecasts(series).assign(status="cold_start"),
                                 pd.DataFrame(series, columns=["store_id", "item_id"]))
-    assert list(warehouse.query("SELECT cold_start FROM forecasts")["cold_start"]) == [1, 1, 1]
+    got = warehouse.query("SELECT status, production_version FROM forecasts")
+    assert list(got["status"]) == ["cold_start"] * 3 and list(got["production_version"]) == ["3"] * 3

@@ -1,4 +1,4 @@
-"""What the stage assets share: the selected keys of a run, run-scoped ids, and table names."""
+"""What the stage assets share: the selected keys of a run, run-scoped ids, and how a range is labelled."""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,11 +7,6 @@ import dagster as dg
 import pandas as pd
 
 from manymodels_assets.forecasting.keys import decode_keys
-
-RAW_TABLE = "raw/sales"
-CALENDAR_TABLE = "raw/calendar"
-SERIES_TABLE = "series"
-FORECASTS_TABLE = "forecasts"
 
 
 def selected_keys(context: dg.AssetExecutionContext) -> list[str]:
@@ -30,9 +25,6 @@ def stamped_id(prefix: str, run_id: str) -> str:
     return f"{prefix}-{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{run_id[:8]}"
 
 
-def range_label(keys: list[str]) -> str:
+def partition_range(keys: list[str]) -> str:
+    """How a run's keys are named in metadata, tags and logs: one key, or ``first...last (n keys)``."""
     return keys[0] if len(keys) == 1 else f"{keys[0]}...{keys[-1]} ({len(keys)} keys)"
-
-
-def table(frame: pd.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
-    return dg.MetadataValue.md(frame.head(max_rows).to_markdown(index=False, floatfmt=".3f"))

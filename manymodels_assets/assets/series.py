@@ -1,22 +1,21 @@
 """``store_item_series``: one regular, gap-filled series per store-item."""
-
 import dagster as dg
-from manymodels_assets.resources.spark import SparkResource
-from pyspark.sql import functions as F
 
-from manymodels_assets.assets.common import RAW_TABLE, SERIES_TABLE, key_pairs, range_label, selected_keys, table
+from manymodels_assets import layout
+from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.raw_sales import raw_sales
-from manymodels_assets.engine.pipeline import build_series, series_stats
-from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.series import infer_freq
+from manymodels_assets.assets.report import table
+from manymodels_assets.engine.series import update_series
+from manymodels_assets.forecasting.series import FILLS
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
+from manymodels_assets.resources.spark import SparkResource
 
 
 class SeriesConfig(dg.Config):
     freq: str = "auto"
     """Series frequency: "auto" (from the data's dates), "D", or a weekly one such as "W-WED"."""
-    fill: str = "zero"
+    fill: str = FILLS[0]
     """Missing periods: "zero" (no sales row means nothing sold) or "interpolate" (unreported data)."""
 
 
@@ -31,34 +30,24 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     record. Select many partitions and they are built in one Spark job (single-run backfill).
     """
     keys = selected_keys(context)
-    session = spark.spark_session
-    raw = read_current(session, lake, RAW_TABLE)
-    if raw is None:
-        raise dg.Failure("raw_sales has not been materialized yet: materialize it first")
-    wanted = session.createDataFrame(key_pairs(keys))
-    selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
-    end = raw.agg(F.max("date")).first()[0]
-    freq = config.freq
-    if freq == "auto":
-        freq = infer_freq(raw.select("date").distinct().toPandas()["date"])
-    built = build_series(selected, freq, end, config.fill)
-    version = replace_keys(session, lake, SERIES_TABLE, built, keys_frame(session, keys), context.run_id,
-                           sort_by=("key", "date"))
-
-    stats = series_stats(session.read.parquet(lake.spark_uri(SERIES_TABLE, version)), wanted.select("key"))
+    try:
+        built = update_series(spark.spark_session, lake, key_pairs(keys), config.freq, config.fill, context.run_id)
+    except LookupError as exc:
+        raise dg.Failure(str(exc)) from None
+    stats = built.stats
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
         context.log.warning(f"{len(missing)} selected store-items have no sales rows, e.g. {missing[:5]}")
     return dg.MaterializeResult(metadata={
         "series": len(stats),
-        "selection": range_label(keys),
+        "partition_range": partition_range(keys),
         "missing_store_items": len(missing),
         "points": int(stats["points"].sum()),
-        "freq": freq,
-        "end_date": str(end),
+        "freq": built.freq,
+        "end_date": str(built.end),
         "median_length": float(stats["points"].median()) if len(stats) else 0.0,
         "intermittent_series": int((stats["zero_share"] > 0.5).sum()),
         "sample": table(stats.sort_values("key").head(10)),
-        "version": version,
-        "path": dg.MetadataValue.path(lake.uri(SERIES_TABLE, version)),
+        "version": built.version,
+        "path": dg.MetadataValue.path(lake.uri(layout.SERIES, built.version)),
     })

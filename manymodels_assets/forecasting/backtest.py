@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting import intervals
+from manymodels_assets.forecasting import metrics as m
 from manymodels_assets.forecasting.candidates import fit_predict, get
 
 
@@ -50,15 +52,15 @@ def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int,
              X: pd.DataFrame | None = None) -> BacktestResult:
     """Backtest candidate ``name`` over ``folds``; raises whatever the candidate raises.
 
-    A candidate that uses drivers sees the actual drivers of each test window, as a planned
-    price/promotion calendar would give them.
+    A candidate that uses the calendar sees the actual price and promotion of each test window,
+    as a planned calendar would give them.
     """
     values = y.to_numpy(dtype=float)
-    uses_drivers = get(name).uses_drivers
+    uses_calendar = get(name).uses_calendar
     result = BacktestResult(name)
     for fold in folds:
         horizon = fold.test_end - fold.train_end
-        if uses_drivers:
+        if uses_calendar:
             _, forecast = fit_predict(name, y.iloc[: fold.train_end], horizon, season_length,
                                       X.iloc[: fold.train_end], X.iloc[fold.train_end: fold.test_end])
         else:
@@ -68,3 +70,21 @@ def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int,
         result.forecast.append(forecast)
         result.history.append(values[: fold.train_end])
     return result
+
+
+def evaluate(result: BacktestResult, season_length: int, level: float, scale: str) -> dict[str, float]:
+    """A backtest's point metrics (MASE per fold, then averaged), its conformal interval
+    half-width on ``scale`` and that interval's width and leave-one-fold-out coverage."""
+    actual = np.concatenate(result.actual)
+    forecast = np.concatenate(result.forecast)
+    summary = m.point_metrics(actual, forecast, result.history[-1], season_length)
+    fold_mase = [m.mase(a, f, h, season_length) for a, f, h in zip(result.actual, result.forecast, result.history)]
+    summary["mase"] = float(np.nanmean(fold_mase)) if np.isfinite(fold_mase).any() else np.nan
+    fold_errors = [intervals.transform(a, scale) - intervals.transform(f, scale)
+                   for a, f in zip(result.actual, result.forecast)]
+    halfwidth = intervals.conformal_halfwidth(np.abs(np.concatenate(fold_errors)), level)
+    lower, upper = intervals.bounds(forecast, halfwidth, scale)
+    summary["interval_halfwidth"] = halfwidth
+    summary["interval_width"] = m.interval_width(lower, upper)
+    summary["interval_coverage"] = intervals.leave_fold_out_coverage(fold_errors, level)
+    return summary

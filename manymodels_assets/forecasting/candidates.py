@@ -2,8 +2,8 @@
 
 A candidate is a factory ``(season_length, n_obs) -> sktime forecaster``; the factory sees
 the training length so a model can step down (no seasonal term) when the history is shorter
-than two seasons instead of failing. Candidates that need exogenous data (``uses_drivers``)
-are fit on price/promotion regressors and need the planned values for the forecast horizon.
+than two seasons instead of failing. Candidates with ``uses_calendar`` are fit on price and
+promotion regressors and need the planned calendar of the forecast horizon.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pandas as pd
 @dataclass(frozen=True)
 class Candidate:
     factory: Callable[[int, int], Any]
-    uses_drivers: bool = False
+    uses_calendar: bool = False
     description: str = ""
 
 
@@ -114,33 +114,35 @@ CANDIDATES: dict[str, Candidate] = {
     "theta": Candidate(_theta, description="Theta, additive deseasonalisation"),
     "croston": Candidate(_croston, description="Croston's method for intermittent demand"),
     "tsb": Candidate(_tsb, description="Teunter-Syntetos-Babai for intermittent and dying demand"),
-    "regression": Candidate(_regression, uses_drivers=True,
+    "regression": Candidate(_regression, uses_calendar=True,
                             description="log1p(units) ~ log price + promotion (+ weekday), ridge"),
-    "dynamic_regression": Candidate(_dynamic_regression, uses_drivers=True,
-                                    description="log1p(units) ~ drivers with AR(1) errors (statsmodels SARIMAX)"),
+    "dynamic_regression": Candidate(
+        _dynamic_regression, uses_calendar=True,
+        description="log1p(units) ~ price + promotion with AR(1) errors (statsmodels SARIMAX)"),
 }
 """Candidates a deployment can pick from by name (``TrainingConfig.candidates``)."""
 
-COLD_START = "window_mean"
-"""Fallback for a series too short to backtest when no item profile is available."""
+WINDOW_MEAN = "window_mean"
+"""The mean of the last season: the model of last resort (a cold start with no item profile, or
+the fallback of a series whose candidates all failed). It cannot fail on finite data."""
 ITEM_PROFILE = "item_profile"
-"""Fallback for a short series: its item's average across stores, scaled to this store."""
+"""A cold start's model: its item's average across stores, scaled to this store."""
 
-_FALLBACKS = {COLD_START: Candidate(_window_mean), ITEM_PROFILE: Candidate(_season_mean)}
+_STAND_INS = {WINDOW_MEAN: Candidate(_window_mean), ITEM_PROFILE: Candidate(_season_mean)}
 
 
 def get(name: str) -> Candidate:
     try:
-        return CANDIDATES.get(name) or _FALLBACKS[name]
+        return CANDIDATES.get(name) or _STAND_INS[name]
     except KeyError:
         raise ValueError(f"unknown forecaster {name!r}; known: {sorted(CANDIDATES)}") from None
 
 
 def fit_predict(name: str, y: pd.Series, horizon: int, season_length: int,
-                X: pd.DataFrame | None = None, X_future: pd.DataFrame | None = None):
+                X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None):
     """Fit candidate ``name`` on ``y`` (and ``X``) and return (fitted forecaster, forecast)."""
     candidate = get(name)
-    return _fit(lambda: candidate.factory(season_length, len(y)), candidate.uses_drivers, y, horizon, X, X_future)
+    return _fit(lambda: candidate.factory(season_length, len(y)), candidate.uses_calendar, y, horizon, X, X_calendar)
 
 
 ENSEMBLE = "ensemble"
@@ -148,7 +150,7 @@ ENSEMBLE = "ensemble"
 
 
 def fit_predict_ensemble(members: list[str], y: pd.Series, horizon: int, season_length: int,
-                         X: pd.DataFrame | None = None, X_future: pd.DataFrame | None = None):
+                         X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None):
     """Fit the mean of ``members`` (sktime's EnsembleForecaster) and forecast."""
     from sktime.forecasting.compose import EnsembleForecaster
 
@@ -156,22 +158,25 @@ def fit_predict_ensemble(members: list[str], y: pd.Series, horizon: int, season_
         return _quiet(EnsembleForecaster([(m, get(m).factory(season_length, len(y))) for m in members],
                                          aggfunc="mean"))
 
-    return _fit(make, any(get(m).uses_drivers for m in members), y, horizon, X, X_future)
+    return _fit(make, any(get(m).uses_calendar for m in members), y, horizon, X, X_calendar)
 
 
-def _fit(make, uses_drivers: bool, y, horizon, X, X_future):
+def _fit(make, uses_calendar: bool, y, horizon, X, X_calendar):
     with warnings.catch_warnings():
         # sktime 1.2 warns about remember_data on every constructor and clone: it floods executor logs
         warnings.simplefilter("ignore")
         forecaster = make()
         fh = np.arange(1, horizon + 1)
-        if uses_drivers:
+        if uses_calendar:
             forecaster.fit(y, X=X, fh=fh)
-            prediction = forecaster.predict(X=X_future)
+            prediction = forecaster.predict(X=X_calendar)
         else:
             forecaster.fit(y, fh=fh)
             prediction = forecaster.predict()
-    return forecaster, np.asarray(prediction, dtype=float)
+    prediction = np.asarray(prediction, dtype=float)
+    if not np.isfinite(prediction).all():  # an overflowing fit must not reach a forecast table
+        raise FloatingPointError(f"the forecast has {int((~np.isfinite(prediction)).sum())} non-finite value(s)")
+    return forecaster, prediction
 
 
 def describe(forecaster) -> dict[str, Any]:

@@ -9,32 +9,22 @@ appears inside an encoded id, so decoding is unambiguous.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, unquote
 
 SEPARATOR = "~"
-_SAFE = re.compile(r"[A-Za-z0-9_-]")
+_PLAIN_ID = r"[A-Za-z0-9_-]+"
 _ENCODED_ID = re.compile(r"(?:[A-Za-z0-9_-]|%[0-9A-F]{2})+")
 
 
 def _encode_id(value: str) -> str:
-    return "".join(
-        ch if _SAFE.fullmatch(ch) else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
-        for ch in value
-    )
+    # quote() leaves "." and "~" as they are: "." would allow "...", "~" is the separator.
+    return quote(value, safe="").replace(".", "%2E").replace("~", "%7E")
 
 
 def _decode_id(value: str) -> str:
     if not _ENCODED_ID.fullmatch(value):
         raise ValueError(f"not an encoded id: {value!r}")
-    out = bytearray()
-    i = 0
-    while i < len(value):
-        if value[i] == "%":
-            out.append(int(value[i + 1 : i + 3], 16))
-            i += 3
-        else:
-            out.extend(value[i].encode("ascii"))
-            i += 1
-    return out.decode("utf-8")
+    return unquote(value, errors="strict")
 
 
 def encode_key(store_id: object, item_id: object) -> str:
@@ -62,7 +52,7 @@ def encode_keys(store_ids, item_ids) -> list[str]:
 
     stores = pd.Series(store_ids, dtype=str).reset_index(drop=True)
     items = pd.Series(item_ids, dtype=str).reset_index(drop=True)
-    plain = stores.str.fullmatch(r"[A-Za-z0-9_-]+") & items.str.fullmatch(r"[A-Za-z0-9_-]+")
+    plain = stores.str.fullmatch(_PLAIN_ID) & items.str.fullmatch(_PLAIN_ID)
     keys = stores + SEPARATOR + items
     for i in (~plain).to_numpy().nonzero()[0]:
         keys.iat[i] = encode_key(stores.iat[i], items.iat[i])
@@ -75,7 +65,7 @@ def decode_keys(keys) -> tuple[list[str], list[str]]:
 
     k = pd.Series(keys, dtype=str).reset_index(drop=True)
     parts = k.str.split(SEPARATOR, n=1, expand=True).reindex(columns=[0, 1])
-    plain = k.str.fullmatch(r"[A-Za-z0-9_-]+~[A-Za-z0-9_-]+")
+    plain = k.str.fullmatch(_PLAIN_ID + SEPARATOR + _PLAIN_ID)
     stores, items = parts[0].copy(), parts[1].copy()
     for i in (~plain).to_numpy().nonzero()[0]:
         stores.iat[i], items.iat[i] = decode_key(k.iat[i])

@@ -9,36 +9,25 @@ import numpy as np
 import pandas as pd
 
 from manymodels_assets.forecasting.intervals import bounds
-from manymodels_assets.forecasting.serialization import load_model
-from manymodels_assets.forecasting.training import drivers_frame
+from manymodels_assets.forecasting.serialization import load_model, load_regressors
+from manymodels_assets.schemas import FORECASTS
 
-FORECAST_COLUMNS: dict[str, str] = {
-    "key": "string",
-    "store_id": "string",
-    "item_id": "string",
-    "forecast_date": "date",
-    "step": "int",
-    "yhat": "double",
-    "yhat_lower": "double",
-    "yhat_upper": "double",
-    "forecaster": "string",
-    "cold_start": "boolean",
-    "model_set": "string",
-}
+FORECAST_ROW = FORECASTS.without("production_version", "scored_at")
+"""What :func:`forecast_series` returns; the scoring run adds which production version served it, and when."""
 
 
 def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bool = True) -> pd.DataFrame:
     """Forecast ``horizon`` steps after the series' last date from its model-set row.
 
     Sales cannot be negative, so with ``non_negative`` forecasts and bounds are clipped at 0.
-    A model on price and promotion forecasts only as far as its planned calendar reaches.
+    A model on the planned calendar forecasts only as far as the calendar reaches.
     """
     model = load_model(model_row["model"])
-    drivers = model_row.get("future_drivers")
+    calendar = model_row.get("calendar_regressors")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sktime 1.2 warns on every clone about remember_data
-        if drivers:
-            X = drivers_frame(drivers, model_row["freq"])
+        if calendar:
+            X = load_regressors(calendar, model_row["freq"])
             horizon = min(horizon, len(X))
             fh = np.arange(1, horizon + 1)
             yhat = np.asarray(model.predict(fh=fh, X=X.iloc[:horizon]), dtype=float)
@@ -54,6 +43,6 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
     return pd.DataFrame({
         "key": model_row["key"], "store_id": model_row["store_id"], "item_id": model_row["item_id"],
         "forecast_date": dates, "step": fh.astype("int32"), "yhat": yhat, "yhat_lower": lower,
-        "yhat_upper": upper, "forecaster": model_row["forecaster"],
-        "cold_start": model_row.get("status") == "cold_start", "model_set": model_row.get("model_set"),
-    })
+        "yhat_upper": upper, "forecaster": model_row["forecaster"], "status": model_row.get("status"),
+        "model_set": model_row.get("model_set"),
+    })[FORECAST_ROW.names]

@@ -1,39 +1,17 @@
 """Turn raw sales rows of one store-item into a regular, gap-filled series."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
-SERIES_COLUMNS: dict[str, str] = {
-    "key": "string",
-    "store_id": "string",
-    "item_id": "string",
-    "date": "date",
-    "units": "double",
-    "price": "double",
-    "promo": "int",
-    "freq": "string",
-    "data_version": "string",
-}
 
-
-def infer_freq(dates) -> str:
-    """'D' for daily data, 'W-<DAY>' for weekly data anchored on the weekday the weeks end.
-
-    Uses the most common gap between consecutive distinct dates; raises for anything else.
-    """
-    d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).sort_values()
-    if len(d) < 2:
-        return "D"
-    gaps = pd.Series(np.diff(d.asi8) // 86_400_000_000_000).mode()
-    gap = int(gaps.iloc[0])
-    if gap == 1:
-        return "D"
-    if gap == 7:
-        # A weekly period labelled by its first day: anchor on the day before it.
-        return "W-" + (d[0] - pd.Timedelta(days=1)).day_name()[:3].upper()
-    raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap} days; "
-                     "set the series frequency in the configuration")
+def data_version(values: np.ndarray, dates) -> str:
+    """Content hash of one series (its dates and units); equal series give equal versions."""
+    h = hashlib.sha256(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    h.update(pd.to_datetime(dates).to_numpy(dtype="datetime64[D]").astype("int64").tobytes())
+    return h.hexdigest()[:16]
 
 
 FILLS = ("zero", "interpolate")

@@ -6,21 +6,18 @@ from typing import Optional
 import dagster as dg
 import pandas as pd
 
-FORECAST_TABLE_COLUMNS = ("store_id", "item_id", "forecast_date", "step", "yhat", "yhat_lower", "yhat_upper",
-                          "model_set", "forecaster", "scored_at", "cold_start")
-_TYPES = {
-    "sqlite": ("TEXT", "TEXT", "DATE", "INTEGER", "REAL", "REAL", "REAL", "TEXT", "TEXT", "TIMESTAMP", "INTEGER"),
-    "postgresql": ("VARCHAR(200)", "VARCHAR(200)", "DATE", "INTEGER", "DOUBLE PRECISION", "DOUBLE PRECISION",
-                   "DOUBLE PRECISION", "VARCHAR(100)", "VARCHAR(50)", "TIMESTAMP", "SMALLINT"),
-}
+from manymodels_assets.schemas import DIALECTS, WAREHOUSE_FORECASTS
+
+COLUMNS = WAREHOUSE_FORECASTS.names
+SERIES_COLUMNS = ("store_id", "item_id")
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The forecasts warehouse: a SQLite file through the SQLite3 ODBC driver by default.
 
-    `cold_start` is 1 for a series forecast by a cold-start fallback (too little history to
-    backtest). ``connection_string`` is a full ODBC connection string; set it through
-    MANYMODELS_WAREHOUSE_ODBC so credentials stay out of code and the UI. A load replaces the
+    `status` says what kind of model made a series' forecast: `ok` (backtested and selected),
+    `cold_start` (too little history) or `fallback` (every candidate failed).
+    ``connection_string`` is a full ODBC connection string; set it through MANYMODELS_WAREHOUSE_ODBC so credentials stay out of code and the UI. A load replaces the
     rows of the loaded series in one transaction: a rerun never duplicates, a failed load
     leaves the previous rows in place.
     """
@@ -28,16 +25,18 @@ class WarehouseResource(dg.ConfigurableResource):
     connection_string: str
     dialect: str = "sqlite"  # sqlite | postgresql
     table: str = "forecasts"
-    rows_per_insert: int = 90  # SQLite caps bound parameters at 999 per statement (11 columns)
+    rows_per_insert: int = 80  # SQLite caps bound parameters at 999 per statement (12 columns)
 
     def connect(self):
         import pyodbc
 
         return pyodbc.connect(self.connection_string, autocommit=False)
 
+    def _types(self) -> dict[str, str]:
+        return WAREHOUSE_FORECASTS.sql_types(self.dialect, keys=SERIES_COLUMNS)
+
     def _ddl(self, name: str, temporary: bool = False) -> str:
-        types = _TYPES[self.dialect]
-        cols = ", ".join(f"{c} {t}" for c, t in zip(FORECAST_TABLE_COLUMNS, types))
+        cols = ", ".join(f"{c} {t}" for c, t in self._types().items())
         return f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {name} ({cols})"
 
     def ensure_table(self, cursor) -> None:
@@ -47,7 +46,7 @@ class WarehouseResource(dg.ConfigurableResource):
             cursor.execute(f"CREATE INDEX ix_{self.table}_series ON {self.table} (store_id, item_id)")
             return
         have = {row.column_name.lower() for row in cursor.columns(table=self.table)}
-        for name, typ in zip(FORECAST_TABLE_COLUMNS, _TYPES[self.dialect]):
+        for name, typ in self._types().items():
             if name not in have:  # a table made by an earlier release
                 cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {typ}")
 
@@ -56,21 +55,21 @@ class WarehouseResource(dg.ConfigurableResource):
 
         Returns the rows inserted.
         """
-        if self.dialect not in _TYPES:
-            raise ValueError(f"dialect {self.dialect!r} not supported; use one of {sorted(_TYPES)}")
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"dialect {self.dialect!r} not supported for loading yet; known: {DIALECTS}")
         rows = _rows(forecasts)
         stage = f"{self.table}_stage_keys"
         conn = self.connect()
         try:
             cur = conn.cursor()
             self.ensure_table(cur)
-            cur.execute(f"CREATE TEMPORARY TABLE {stage} (store_id {_TYPES[self.dialect][0]}, "
-                        f"item_id {_TYPES[self.dialect][1]})")
+            key_type = self._types()["store_id"]
+            cur.execute(f"CREATE TEMPORARY TABLE {stage} (store_id {key_type}, item_id {key_type})")
             self._insert(cur, stage, ("store_id", "item_id"),
                          list(series[["store_id", "item_id"]].itertuples(index=False, name=None)))
             cur.execute(f"DELETE FROM {self.table} WHERE EXISTS (SELECT 1 FROM {stage} s "
                         f"WHERE s.store_id = {self.table}.store_id AND s.item_id = {self.table}.item_id)")
-            self._insert(cur, self.table, FORECAST_TABLE_COLUMNS, rows)
+            self._insert(cur, self.table, COLUMNS, rows)
             cur.execute(f"DROP TABLE {stage}")
             conn.commit()
         except Exception:
@@ -91,6 +90,12 @@ class WarehouseResource(dg.ConfigurableResource):
             cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}",
                         [v for row in part for v in row])
 
+    def describe(self) -> str:
+        """Where the warehouse is, for people: driver, server, port and database, never credentials."""
+        shown = {k: v for k, v in odbc_fields(self.connection_string).items()
+                 if k.lower() in ("driver", "server", "port", "database")}
+        return "; ".join(f"{k}={v}" for k, v in shown.items()) or self.dialect
+
     def query(self, sql: str, params: Optional[list] = None) -> pd.DataFrame:
         conn = self.connect()
         try:
@@ -102,16 +107,39 @@ class WarehouseResource(dg.ConfigurableResource):
             conn.close()
 
 
+def odbc_fields(connection_string: str) -> dict[str, str]:
+    """key -> value of an ODBC connection string; a value in braces may contain ';'."""
+    fields, i, s = {}, 0, connection_string
+    while i < len(s):
+        eq = s.find("=", i)
+        if eq < 0:
+            break
+        key = s[i:eq].strip()
+        if s[eq + 1:eq + 2] == "{":
+            end = s.find("}", eq + 2)
+            end = len(s) if end < 0 else end
+            value, i = s[eq + 2:end], s.find(";", end) + 1 or len(s)
+        else:
+            end = s.find(";", eq + 1)
+            end = len(s) if end < 0 else end
+            value, i = s[eq + 1:end], end + 1
+        if key:
+            fields[key] = value.strip()
+    return fields
+
+
 def _rows(forecasts: pd.DataFrame) -> list[tuple]:
-    """Rows as the ODBC drivers take them, converted column by column."""
+    """Rows in COLUMNS order as the ODBC drivers take them, converted column by column."""
     f = forecasts
     scored = pd.to_datetime(f["scored_at"])
     scored = (scored.dt.tz_localize(None) if scored.dt.tz is not None else scored).dt.floor("s")
-    columns = [
-        f["store_id"].astype(str).tolist(), f["item_id"].astype(str).tolist(),
-        pd.to_datetime(f["forecast_date"]).dt.date.tolist(), f["step"].astype(int).tolist(),
-        *(f[c].astype(float).tolist() for c in ("yhat", "yhat_lower", "yhat_upper")),
-        f["model_set"].tolist(), f["forecaster"].tolist(), scored.to_numpy().astype("datetime64[us]").tolist(),
-        f["cold_start"].fillna(False).astype(bool).astype(int).tolist(),
-    ]
-    return list(zip(*columns))
+    convert = {
+        "forecast_date": lambda c: pd.to_datetime(c).dt.date.tolist(),
+        "step": lambda c: c.astype(int).tolist(),
+        "yhat": lambda c: c.astype(float).tolist(),
+        "yhat_lower": lambda c: c.astype(float).tolist(),
+        "yhat_upper": lambda c: c.astype(float).tolist(),
+        "scored_at": lambda c: scored.to_numpy().astype("datetime64[us]").tolist(),
+    }
+    text = lambda c: c.astype(object).where(c.notna(), None).tolist()  # noqa: E731
+    return list(zip(*(convert.get(name, text)(f[name]) for name in COLUMNS)))

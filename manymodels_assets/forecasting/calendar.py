@@ -1,11 +1,15 @@
-"""Exogenous features for the regression candidate: price, promotion, and season dummies."""
+"""The planned calendar (prices and promotions of coming periods) as regressors.
+
+Candidates with ``uses_calendar`` fit on the history's regressors and forecast from the
+calendar's: log relative price, promotion flag, and weekday dummies for daily data.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 
-def has_drivers(frame: pd.DataFrame) -> bool:
+def has_price_or_promo(frame: pd.DataFrame) -> bool:
     """True when the frame carries a usable price or promotion signal (not all missing/constant)."""
     price = pd.to_numeric(frame.get("price"), errors="coerce") if "price" in frame else None
     promo = pd.to_numeric(frame.get("promo"), errors="coerce") if "promo" in frame else None
@@ -14,7 +18,7 @@ def has_drivers(frame: pd.DataFrame) -> bool:
     return bool(price_ok or promo_ok)
 
 
-def design(frame: pd.DataFrame, freq: str, reference_price: float | None = None) -> pd.DataFrame:
+def regressors(frame: pd.DataFrame, freq: str, reference_price: float | None = None) -> pd.DataFrame:
     """Regressors for ``frame`` (columns date, price, promo), indexed by period.
 
     log relative price (to ``reference_price``, the history's median, so the scale is
@@ -41,3 +45,25 @@ def reference_price(frame: pd.DataFrame) -> float | None:
         return None
     price = pd.to_numeric(frame["price"], errors="coerce")
     return float(np.nanmedian(price)) if price.notna().any() else None
+
+
+def history_and_calendar_regressors(history: pd.DataFrame, calendar: pd.DataFrame | None, last: pd.Period,
+                                    horizon: int, freq: str):
+    """(regressors of the history, regressors of the horizon, note).
+
+    The horizon's regressors are None, and the note says why, when the history has no price or
+    promotion signal or the calendar does not cover the ``horizon`` periods after ``last``.
+    """
+    if not has_price_or_promo(history):
+        return None, None, "no price or promotion data in the history"
+    ref = reference_price(history)
+    X_history = regressors(history, freq, ref)
+    if calendar is None or calendar.empty:
+        return X_history, None, "no planned calendar"
+    calendar = calendar.assign(date=pd.to_datetime(calendar["date"])).sort_values("date")
+    wanted = pd.period_range(last + 1, periods=horizon, freq=freq)
+    calendar = calendar[pd.PeriodIndex(calendar["date"], freq=freq).isin(wanted)]
+    if len(calendar) < horizon:
+        return X_history, None, (f"the planned calendar covers {len(calendar)} of the {horizon} periods "
+                                 f"after {last}")
+    return X_history, regressors(calendar, freq, ref)[X_history.columns], ""

@@ -1,0 +1,77 @@
+"""Forecast with a model set: map the core's ``forecast_series`` over model rows with Spark."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from manymodels_assets import layout
+from manymodels_assets.engine.modelsets import read_model_set
+from manymodels_assets.engine.tables import keys_frame, only_keys, read_current, replace_keys
+from manymodels_assets.forecasting.scoring import FORECAST_ROW
+from manymodels_assets.schemas import FORECASTS
+
+_SCORING_INPUT = ["key", "store_id", "item_id", "status", "forecaster", "model", "interval_halfwidth",
+                  "interval_scale", "last_date", "freq", "model_set", "horizon", "calendar_regressors"]
+
+
+@dataclass(frozen=True)
+class ForecastUpdate:
+    version: str  # of the forecasts table
+    steps: pd.DataFrame  # key, steps: forecast rows per scored series
+    sample: pd.DataFrame  # forecast rows of up to four series
+    recent: pd.DataFrame  # key, date, units: their recent history
+
+
+def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> DataFrame:
+    """Forecast rows for every model row (``horizon`` None: the horizon the model was trained for)."""
+
+    def batches(iterator):
+        from manymodels_assets.forecasting.scoring import forecast_series
+
+        for pdf in iterator:
+            frames = [forecast_series(row, horizon or int(row["horizon"])) for row in pdf.to_dict("records")]
+            if frames:
+                yield pd.concat(frames, ignore_index=True)
+
+    return (models.where(F.col("model").isNotNull()).select(*_SCORING_INPUT)
+                  .repartition(parallelism, "key").mapInPandas(batches, FORECAST_ROW.spark_ddl()))
+
+
+def update_forecasts(spark: SparkSession, lake, keys: list[str], model_set: str, production_version: str,
+                     horizon: int | None, run_id: str) -> ForecastUpdate:
+    """Forecast ``keys`` from ``model_set`` into a new version of the forecasts table (their old rows replaced)."""
+    key_df = keys_frame(spark, keys)
+    models = only_keys(read_model_set(spark, lake, model_set), key_df)
+    scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
+    forecasts = (score_models(models, horizon, parallelism(spark))
+                 .withColumn("production_version", F.lit(production_version))
+                 .withColumn("scored_at", F.lit(scored_at).cast("timestamp"))
+                 .select(*FORECASTS.names))
+    version = replace_keys(spark, lake, layout.FORECASTS, forecasts, key_df, run_id, sort_by=("key", "step"))
+    written = only_keys(spark.read.parquet(lake.spark_uri(layout.FORECASTS, version)), key_df)
+    steps = written.groupBy("key").agg(F.count(F.lit(1)).alias("steps")).toPandas()
+    sample_keys = sorted(steps["key"])[:4]
+    sample = written.where(F.col("key").isin(sample_keys)).orderBy("key", "step").toPandas()
+    history = read_current(spark, lake, layout.SERIES)
+    recent = (history.where(F.col("key").isin(sample_keys)).select("key", "date", "units").orderBy("key", "date")
+              .toPandas().groupby("key").tail(120) if history is not None and sample_keys
+              else pd.DataFrame(columns=["key", "date", "units"]))
+    return ForecastUpdate(version, steps, sample, recent)
+
+
+def read_forecasts(spark: SparkSession, lake, keys: list[str]) -> pd.DataFrame | None:
+    """The current forecast rows of ``keys``, or None if no forecasts were ever written."""
+    forecasts = read_current(spark, lake, layout.FORECASTS)
+    return None if forecasts is None else only_keys(forecasts, keys_frame(spark, keys)).toPandas()
+
+
+def parallelism(spark: SparkSession) -> int:
+    """Scoring tasks: two per core; Spark Connect sessions do not expose the core count."""
+    try:
+        return max(2, 2 * spark.sparkContext.defaultParallelism)
+    except Exception:  # noqa: BLE001 - Connect raises its own error types for sparkContext
+        return int(spark.conf.get("spark.sql.shuffle.partitions", "8"))

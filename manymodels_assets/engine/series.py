@@ -1,0 +1,68 @@
+"""Build the store-item series from the raw table with Spark, one group per store-item."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from manymodels_assets import layout
+from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
+from manymodels_assets.forecasting.frequency import infer_freq
+from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.schemas import SERIES
+
+
+def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero") -> DataFrame:
+    """One regular, gap-filled series per (store_id, item_id), ending at ``end``."""
+
+    def one(pdf: pd.DataFrame) -> pd.DataFrame:
+        from manymodels_assets.forecasting.series import data_version, regularize
+
+        store, item = str(pdf["store_id"].iloc[0]), str(pdf["item_id"].iloc[0])
+        out = regularize(pdf, freq, end, fill)
+        out["date"] = out["date"].dt.date
+        out.insert(0, "key", encode_key(store, item))
+        out.insert(1, "store_id", store)
+        out.insert(2, "item_id", item)
+        out["freq"] = freq
+        out["data_version"] = data_version(out["units"].to_numpy(), out["date"])
+        return out[SERIES.names]
+
+    return raw.groupBy("store_id", "item_id").applyInPandas(one, SERIES.spark_ddl())
+
+
+@dataclass(frozen=True)
+class SeriesUpdate:
+    version: str  # of the series table
+    freq: str  # the frequency used (inferred when configured "auto")
+    end: dt.date  # the raw table's last date: where every series ends
+    stats: pd.DataFrame  # per built series, see series_stats
+
+
+def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str) -> SeriesUpdate:
+    """Rebuild the series of ``pairs`` (key, store_id, item_id) from the current raw table into a
+    new version of the series table."""
+    raw = read_current(spark, lake, layout.RAW_SALES)
+    if raw is None:
+        raise LookupError("raw_sales has not been materialized yet: materialize it first")
+    wanted = spark.createDataFrame(pairs)
+    selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
+    end = raw.agg(F.max("date")).first()[0]
+    if freq == "auto":
+        freq = infer_freq(raw.select("date").distinct().toPandas()["date"])
+    keys = keys_frame(spark, pairs["key"].tolist())
+    version = replace_keys(spark, lake, layout.SERIES, build_series(selected, freq, end, fill), keys, run_id,
+                           sort_by=("key", "date"))
+    stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
+    return SeriesUpdate(version, freq, end, stats)
+
+
+def series_stats(series: DataFrame, keys: DataFrame) -> pd.DataFrame:
+    """Per selected series: points, share of zero periods, first date, data version."""
+    return (series.join(F.broadcast(keys), "key").groupBy("key")
+            .agg(F.count(F.lit(1)).alias("points"), F.avg((F.col("units") == 0).cast("double")).alias("zero_share"),
+                 F.min("date").alias("first_date"), F.first("data_version").alias("data_version"))
+            .toPandas())

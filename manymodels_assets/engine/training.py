@@ -1,0 +1,108 @@
+"""Train a model set: map the core's ``train_series`` over the selected series with Spark."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from manymodels_assets import layout
+from manymodels_assets.engine.modelsets import read_model_set, write_model_set
+from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
+from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.schemas import MODEL_SET
+
+SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "backtest", "calendar_regressors")]
+"""What the driver reads back of a model set: everything but the heavy columns."""
+
+
+@dataclass(frozen=True)
+class TrainedModelSet:
+    uri: str
+    summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per series
+
+
+def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: TrainingConfig, model_set: str,
+                    prior: list[str] | None) -> TrainedModelSet:
+    """Train every series of ``pairs`` (key, store_id, item_id) and write the rows as model set ``model_set``."""
+    series = read_current(spark, lake, layout.SERIES)
+    if series is None:
+        raise LookupError("store_item_series has not been materialized yet")
+    selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
+    first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
+    raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
+    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), first["end"])
+                if raw_calendar is not None else None)
+    profiles = item_profiles(series, selected, config, first["freq"], first["end"])
+    uri = write_model_set(lake, train_models(selected, config, model_set, calendar, profiles, prior), model_set)
+    summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
+    return TrainedModelSet(uri, summary)
+
+
+def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingConfig, freq: str,
+                  end: dt.date) -> dict[str, pd.Series]:
+    """item_id -> the item's mean units per period across its established stores (those with
+    enough history to backtest) over the last seasons, for the items of selected series too
+    short to backtest: the cold-start model."""
+    minimum = config.min_history(freq)
+    short = (selected.groupBy("key", "item_id").agg(F.count(F.lit(1)).alias("n"))
+             .where(F.col("n") < minimum))
+    items = [r["item_id"] for r in short.select("item_id").distinct().collect()]
+    if not items:
+        return {}
+    horizon, season_length = config.resolved(freq)
+    window = max(4 * season_length, 2 * horizon)
+    start = (pd.Period(pd.Timestamp(end), freq=freq) - (window - 1)).start_time.date()
+    of_items = all_series.where(F.col("item_id").isin(items))
+    established = (of_items.groupBy("key").agg(F.count(F.lit(1)).alias("n"))
+                   .where(F.col("n") >= minimum).select("key"))
+    rows = (of_items.join(established, "key").where(F.col("date") >= F.lit(start))
+            .groupBy("item_id", "date").agg(F.avg("units").alias("units")).toPandas())
+    return {item: g.set_index(pd.to_datetime(g["date"]))["units"].sort_index() for item, g in rows.groupby("item_id")}
+
+
+def train_models(series: DataFrame, config: TrainingConfig, model_set: str, calendar: DataFrame | None = None,
+                 profiles: dict[str, pd.Series] | None = None, prior: list[str] | None = None) -> DataFrame:
+    """One model-set row per series key, trained inside Spark tasks.
+
+    ``calendar``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for
+    dates after the history; ``profiles``: item profiles for the cold start of short series;
+    ``prior``: the panel's candidate ranking from the previous training run.
+    """
+    profiles = profiles or {}
+    cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
+    rows = series.select(*cols).withColumn("planned", F.lit(False))
+    if calendar is not None:  # calendar rows ride along in the same group, flagged, with no units
+        planned = (calendar.withColumn("units", F.lit(None).cast("double"))
+                   .withColumn("freq", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True)))
+        rows = rows.unionByName(planned)
+
+    def one(pdf: pd.DataFrame) -> pd.DataFrame:
+        from manymodels_assets.forecasting.training import train_series
+
+        is_planned = pdf["planned"].astype(bool)
+        history, future = pdf[~is_planned], pdf[is_planned][["date", "price", "promo"]]
+        first = (history if len(history) else pdf).iloc[0]
+        row = train_series(first["key"], first["store_id"], first["item_id"],
+                           history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
+                           calendar=future if len(future) else None, item_profile=profiles.get(first["item_id"]),
+                           prior=prior)
+        row["model_set"] = model_set
+        return pd.DataFrame([row])[MODEL_SET.names]
+
+    return rows.groupBy("key").applyInPandas(one, MODEL_SET.spark_ddl())
+
+
+def calendar_rows(calendar: DataFrame, pairs: DataFrame, after: dt.date) -> DataFrame:
+    """The planned calendar of the given series (key, store_id, item_id) after ``after``."""
+    return calendar.where(F.col("date") > F.lit(after)).join(F.broadcast(pairs), ["store_id", "item_id"])
+
+
+def plot_rows(spark: SparkSession, lake, model_set: str, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(model-set rows, series history: key, date, units) of a few series, for their plots."""
+    wanted = keys_frame(spark, keys)
+    models = only_keys(read_model_set(spark, lake, model_set), wanted).toPandas()
+    history = only_keys(read_current(spark, lake, layout.SERIES), wanted).select("key", "date", "units").toPandas()
+    return models, history

@@ -1,0 +1,12 @@
+"""What a series' model is: the ``status`` column of model sets, forecasts and the warehouse."""
+
+OK = "ok"
+"""Backtested candidates; the best one was refit on the whole history."""
+COLD_START = "cold_start"
+"""Too little history to backtest: the item's profile across stores, or the last season's mean."""
+FALLBACK = "fallback"
+"""Long enough to backtest, but every candidate failed: the last season's mean stands in."""
+FAILED = "failed"
+"""No model at all (no observations, or even the fallback failed); the reason is in ``error``."""
+
+WITH_MODEL = (OK, COLD_START, FALLBACK)
