@@ -39,7 +39,9 @@ def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dic
     result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, run_config=QUIET,
                                                           raise_on_error=False)
     if not result.success:
-        raise RuntimeError(f"{job} failed (run {result.run_id}); see `make ui` for its events")
+        failures = [e.event_specific_data.error.message.strip() for e in result.all_events
+                    if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
+        raise RuntimeError(f"{job} failed (run {result.run_id}): {failures[0] if failures else 'see `make ui`'}")
 
 
 def generate_landing(stores: int, items: int, days: int, seed: int, start: str = "2023-01-01",

@@ -89,23 +89,31 @@ def test_one_materialization_per_partition(pipeline):
         assert (per_key == 1).all(), asset
 
 
-def test_bad_files_are_quarantined_with_their_reason_and_good_ones_flow(pipeline):
+def test_bad_files_are_quarantined_and_bad_rows_rejected_with_their_reason(pipeline):
     defs, instance, settings = pipeline
     q = os.path.join(settings.lake_root, "landing", "quarantine", "sales", SECOND_DROP)
-    assert sorted(f for f in os.listdir(q) if not f.endswith(".txt")) == ["negative.csv", "no_units.parquet"]
+    # a file that cannot be read as sales is moved aside, with why
     assert "missing required column(s) ['units']" in open(os.path.join(q, "no_units.parquet.reason.txt")).read()
-    reason = open(os.path.join(q, "negative.csv.reason.txt")).read()
-    assert "1 row(s)" in reason and "units=-5" in reason and "date=2024-12-30" in reason
-    assert not os.path.exists(os.path.join(settings.lake_root, "landing", "sales", SECOND_DROP, "negative.csv"))
+    assert not os.path.exists(os.path.join(settings.lake_root, "landing", "sales", SECOND_DROP, "no_units.parquet"))
+    # a file with one bad row stays; the row is listed with its row number, values and problem
+    assert os.path.exists(os.path.join(settings.lake_root, "landing", "sales", SECOND_DROP, "negative.csv"))
+    [rejected] = [f for f in os.listdir(q) if f.startswith("negative.csv.") and f.endswith(".rejected.csv")]
+    rows = pd.read_csv(os.path.join(q, rejected))
+    assert rows[["row", "units", "problem"]].values.tolist() == [[3, -5, "units is negative"]]
+    reason = open(os.path.join(q, rejected + ".reason.txt")).read()
+    assert "sales/" + SECOND_DROP + "/negative.csv: 1 of 3 row(s)" in reason and "row 3" in reason
     md = instance.get_latest_materialization_event(dg.AssetKey("raw_sales")).asset_materialization.metadata
-    assert md["files_quarantined"].value == 2 and md["duplicates_dropped"].value == 1
+    assert md["files_quarantined"].value == 1 and md["rows_rejected"].value == 1
     lake = defs.resources["lake"]
     raw = pd.read_parquet(lake.uri("raw/sales", lake.current_version("raw/sales")))
     day = pd.Timestamp("2024-12-30").date()
     latest = raw[(raw.store_id == "S0001") & (raw.item_id == "I00001") & (raw.date == day)]
     assert list(latest["units"]) == [999.0] and list(latest["drop"]) == [SECOND_DROP]
-    # the good rows of the bad CSV's store-item still come from the first drop
-    assert len(raw[(raw.store_id == "S0002") & (raw.item_id == "I00002")]) > 100
+    # the good rows of the CSV with a bad row arrive (the later drop wins for their dates)
+    s2 = raw[(raw.store_id == "S0002") & (raw.item_id == "I00002")].set_index("date")
+    assert s2.loc[pd.Timestamp("2024-12-28").date(), "units"] == 1 and s2.loc[pd.Timestamp("2024-12-29").date(), "drop"] == SECOND_DROP
+    assert pd.Timestamp("2024-12-30").date() in s2.index and s2.loc[pd.Timestamp("2024-12-30").date(), "drop"] == FIRST_DROP
+    assert md["duplicates_dropped"].value == 3  # the restatement and the two good CSV rows replaced earlier ones
 
 
 def test_model_set_and_registries(pipeline):

@@ -1,48 +1,82 @@
-"""``raw_sales``: every landing drop merged, typed and de-duplicated."""
+"""``raw_sales``: every landing drop merged, checked row by row and de-duplicated."""
+import datetime as dt
+
 import dagster as dg
 import pandas as pd
 
 from manymodels_assets import landing, layout
 from manymodels_assets.assets.report import table
-from manymodels_assets.engine.ingest import ingest_feed, table_stats
+from manymodels_assets.engine.ingest import RowRules, ingest_feed, table_stats
 from manymodels_assets.forecasting.keys import encode_keys
 from manymodels_assets.partitions import add_store_items
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.spark import SparkResource
 
 
-@dg.asset(group_name="ingest", kinds={"spark", "parquet"})
-def raw_sales(context: dg.AssetExecutionContext, spark: SparkResource, lake: LakeResource) -> dg.MaterializeResult:
-    """All sales from the landing zone (`landing/sales/<drop>/`), typed and de-duplicated, and
-    the planned price/promotion calendar (`landing/calendar/<drop>/`, optional).
+class IngestConfig(dg.Config):
+    min_date: str = "1900-01-01"
+    """Rows dated before this are rejected (a typo such as year 0201 would stretch every series)."""
+    max_days_ahead: int = 1
+    """Sales rows dated more than this many days after today (UTC) are rejected: a row dated 2100
+    would otherwise pad every series to 2100."""
+    calendar_max_days_ahead: int = 731
+    """The planned calendar looks ahead: its rows may be dated up to this many days after today."""
+    max_units: float = 1e9
+    """Units above this are rejected as implausible (as are negative, infinite and missing units)."""
 
-    Sales columns: store_id, item_id, date, units, price, promo, drop; calendar columns:
-    store_id, item_id, date, price, promo, drop. When the same store, item and date arrive in
-    several drops, the latest drop wins. A file whose columns are missing or of the wrong
-    type, or that has a bad row (no store, item or date; units missing or negative), is moved
-    to `landing/quarantine/<feed>/<drop>/` beside `<file>.reason.txt`; the other files flow on.
-    New store-items are added as `store_item` partitions in one bulk call.
+    def rules(self, feed: landing.Feed) -> RowRules:
+        ahead = self.calendar_max_days_ahead if feed is landing.CALENDAR else self.max_days_ahead
+        today = dt.datetime.now(dt.timezone.utc).date()
+        return RowRules(min_date=dt.date.fromisoformat(self.min_date), max_date=today + dt.timedelta(days=ahead),
+                        max_units=self.max_units)
+
+
+@dg.asset(group_name="ingest", kinds={"spark", "parquet"})
+def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: SparkResource,
+              lake: LakeResource) -> dg.MaterializeResult:
+    """All sales from the landing zone (`landing/sales/<drop>/`), checked row by row and
+    de-duplicated, and the planned price/promotion calendar (`landing/calendar/<drop>/`, optional).
+
+    When the same store, item and date arrive in several drops, the latest drop wins. Columns are
+    matched by name. A file that cannot be read (wrong type, corrupt, a missing or mistyped column,
+    not UTF-8, no good row) is moved to `landing/quarantine/<feed>/<drop>/` beside
+    `<file>.reason.txt`; a file with some bad rows (no store, item or date; a date outside the
+    configured window; units missing, negative, infinite or implausible) has its good rows
+    ingested and its bad rows listed, with what is wrong with each, in
+    `landing/quarantine/<feed>/<drop>/<file>.<version>.rejected.csv`. New store-items become
+    `store_item` partitions in one bulk call. Nothing is published unless every step succeeds.
     """
     session = spark.spark_session
-    sales = ingest_feed(session, lake, landing.SALES, context.run_id, context.log.warning)
-    if sales.version is None:
-        raise dg.Failure(f"no readable sales files under {lake.uri(layout.landing_feed('sales'))}/<drop>/ "
-                         f"({len(sales.quarantined)} quarantined)")
-    calendar = ingest_feed(session, lake, landing.CALENDAR, context.run_id, context.log.warning)
-    stats = table_stats(session, lake, layout.RAW_SALES, sales.version)
-    keys = encode_keys(stats["pairs"]["store_id"], stats["pairs"]["item_id"])
-    new_keys = add_store_items(context.instance, keys)
+    with lake.lock(layout.INGEST_LOCK):
+        feeds = [ingest_feed(session, lake, feed, config.rules(feed), context.run_id, context.log.warning)
+                 for feed in landing.FEEDS]
+        sales, calendar = feeds
+        if sales.version is None:
+            raise dg.Failure(f"no readable sales files under {lake.uri(layout.landing_feed('sales'))}/<drop>/ "
+                             f"({len(sales.quarantined)} quarantined)")
+        stats = table_stats(session, lake, layout.RAW_SALES, sales.version)
+        keys = encode_keys(stats["pairs"]["store_id"], stats["pairs"]["item_id"])
+        new_keys = add_store_items(context.instance, keys)
+        planned = table_stats(session, lake, layout.RAW_CALENDAR, calendar.version) if calendar.version else None
+        for feed in feeds:
+            for move in feed.finish:
+                move()
+            if feed.version:
+                lake.publish(layout.FEED_TABLES[feed.feed], feed.version)
 
-    quarantined = pd.DataFrame(sales.quarantined + calendar.quarantined, columns=["file", "reason"])
-    planned = table_stats(session, lake, layout.RAW_CALENDAR, calendar.version) if calendar.version else None
+    quarantined = pd.DataFrame([q for f in feeds for q in f.quarantined], columns=["file", "reason"])
+    rejected = pd.DataFrame([r for f in feeds for r in f.rejected], columns=["file", "rows", "first"])
     return dg.MaterializeResult(metadata={
         "rows": stats["rows"],
         "rows_read": sales.rows_read,
         "duplicates_dropped": sales.rows_read - stats["rows"],
+        "conflicting_rows": sales.conflicts,
+        "rows_rejected": sales.rows_rejected + calendar.rows_rejected,
         "drops": sales.drops,
         "files_read": sales.files_read,
         "files_quarantined": len(quarantined),
         "quarantined": table(quarantined) if len(quarantined) else dg.MetadataValue.text("none"),
+        "files_with_rejected_rows": table(rejected) if len(rejected) else dg.MetadataValue.text("none"),
         "store_items": len(keys),
         "new_store_items": len(new_keys),
         "first_date": str(stats["first"]),

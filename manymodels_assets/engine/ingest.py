@@ -1,124 +1,70 @@
-"""Ingest landing drops with Spark: check and type each file, quarantine bad ones, keep the latest drop per row.
+"""Ingest landing drops with Spark: check every row, keep the latest drop per store, item and date.
 
-The ``file`` column names a row's file as ``<drop>/<name>``, the way quarantine reports it.
+Every row is checked by name, never by position; a row that fails a check is rejected with
+the first check it fails (see :func:`_problem`), and its file, row number and values are
+reported. The ``file`` column names a row's file as ``<drop>/<name>``, as quarantine does.
+CSV files are converted once per version into parquet under ``raw/_staged/`` (as text, with
+their row numbers), so Spark reads every landing file the same way.
 """
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import posixpath
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from manymodels_assets import landing, layout
-from manymodels_assets.engine.tables import write_version
+from manymodels_assets.engine.tables import stage_version
 
 COLUMNS = {
     "sales": ("store_id", "item_id", "date", "units", "price", "promo", "drop"),
     "calendar": ("store_id", "item_id", "date", "price", "promo", "drop"),
 }
+REJECTED_ROWS_KEPT = 100_000  # per file; the file itself stays in the landing zone, whole
+_TEXT = ("store_id", "item_id", "date", "units", "price", "promo")
 
 
-def _typed(df: DataFrame) -> DataFrame:
-    """Cast to the raw schema. try_cast: a bad value becomes NULL (then a bad row), not a failed job."""
-    cols = set(df.columns)
-
-    def opt(name: str, typ: str):
-        return F.expr(f"try_cast(`{name}` as {typ})") if name in cols else F.lit(None).cast(typ)
-
-    def text(name: str):  # the value as it arrived, for the quarantine reason
-        return F.col(name).cast("string") if name in cols else F.lit(None).cast("string")
-
-    parts = F.split(F.col("_metadata.file_path"), "/")
-    drop = F.url_decode(F.element_at(parts, -2))
-    return df.select(
-        F.trim(F.col("store_id").cast("string")).alias("store_id"),
-        F.trim(F.col("item_id").cast("string")).alias("item_id"),
-        F.expr("try_cast(`date` as date)").alias("date"),
-        opt("units", "double").alias("units"),
-        opt("price", "double").alias("price"),
-        opt("promo", "int").alias("promo"),
-        drop.alias("drop"),
-        F.concat_ws("/", drop, F.url_decode(F.element_at(parts, -1))).alias("file"),
-        text("date").alias("date_text"),
-        text("units").alias("units_text"),
-        text("price").alias("price_text"),
-    )
-
-
-def read_landing(spark: SparkSession, files: list[tuple[str, str, dict]]) -> DataFrame:
-    """Union of all files, typed, with ``drop`` and ``file`` (``<drop>/<name>``) columns.
-
-    ``files``: (Spark path, format, column types). Files with the same format and column types
-    are read in one scan.
-    """
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    for path, fmt, types in files:
-        groups[(fmt, tuple(sorted(types.items())))].append(path)
-    parts = []
-    for (fmt, _), paths in groups.items():
-        if fmt == "csv":
-            df = spark.read.option("header", "true").option("inferSchema", "false").csv(paths)
-        else:
-            df = spark.read.parquet(*paths)
-        parts.append(_typed(df))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.unionByName(p)
-    return out
-
-
-def _bad_row(feed: str):
-    keys = (F.col("store_id").isNull() | (F.col("store_id") == "") | F.col("item_id").isNull()
-            | (F.col("item_id") == "") | F.col("date").isNull())
-    if feed == "sales":
-        return keys | F.col("units").isNull() | F.isnan("units") | (F.col("units") < 0)
-    # calendar: a plan needs a positive price or a promotion flag
-    return keys | (F.col("price").isNull() & F.col("promo").isNull()) | (F.col("price") <= 0) \
-        | (F.col("price_text").isNotNull() & F.col("price").isNull())
-
-
-RULES = {
-    "sales": "store_id and item_id non-empty, date a date, units a non-negative number",
-    "calendar": "store_id and item_id non-empty, date a date, a positive price or a promo flag",
-}
-
-
-def bad_rows_by_file(df: DataFrame, feed: str = "sales") -> dict[str, tuple[int, str]]:
-    """file -> (number of bad rows, one example row as text) for files with bad rows."""
-    shown = (("store_id", "store_id"), ("item_id", "item_id"), ("date", "date_text"),
-             ("units", "units_text") if feed == "sales" else ("price", "price_text"))
-    example = F.concat_ws(", ", *[F.concat(F.lit(f"{c}="), F.coalesce(F.col(src).cast("string"), F.lit("<missing>")))
-                                  for c, src in shown])
-    rows = (df.where(_bad_row(feed)).groupBy("file")
-              .agg(F.count(F.lit(1)).alias("n"), F.first(example).alias("example")).collect())
-    return {r["file"]: (int(r["n"]), r["example"]) for r in rows}
-
-
-def latest_drop_wins(df: DataFrame, feed: str = "sales") -> DataFrame:
-    """One row per store, item and date: the one from the latest drop (then the last file name)."""
-    w = Window.partitionBy("store_id", "item_id", "date").orderBy(F.col("drop").desc(), F.col("file").desc())
-    return (df.withColumn("_rank", F.row_number().over(w)).where("_rank = 1")
-              .select(*COLUMNS[feed]))
+@dataclass(frozen=True)
+class RowRules:
+    """What a good row is, beyond its type: dates inside [min_date, max_date], units at most max_units."""
+    min_date: dt.date
+    max_date: dt.date
+    max_units: float
 
 
 @dataclass
-class FeedResult:
-    version: str | None = None
-    rows_read: int = 0
+class FeedIngest:
+    feed: str
+    version: str | None = None  # staged, not yet published
+    rows_read: int = 0  # good rows, before latest-drop-wins
+    rows: int = 0  # rows written
+    rows_rejected: int = 0
+    conflicts: int = 0  # store/item/dates given twice in one file with different values (the larger units win)
     files_read: int = 0
     drops: int = 0
-    quarantined: list[tuple[str, str]] = field(default_factory=list)
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # (file, reason): moved aside
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # (file, bad rows, first one)
+    finish: list[Callable[[], None]] = field(default_factory=list, repr=False)  # quarantine moves, after the write
 
 
-def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, run_id: str,
-                warn: Callable[[str], None] = print) -> FeedResult:
-    """Check, read, de-duplicate and write one feed as a new version of its raw table; quarantine its bad files."""
-    fs, landing_dir, quarantine_dir = lake.fs, lake.uri(layout.LANDING), lake.uri(layout.QUARANTINE)
-    result = FeedResult()
-    readable = []
-    for f in landing.list_files(fs, landing_dir, feed):
+def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, rules: RowRules, run_id: str,
+                warn: Callable[[str], None] = print) -> FeedIngest:
+    """Check and read every landing file of ``feed`` and stage a new version of its raw table.
+
+    Files that cannot be read at all are quarantined at once; moves of files whose every row
+    is bad are left in ``result.finish`` for the caller to run after publishing nothing else
+    can fail before (Spark reads lazily, so they must stay until the write is done).
+    """
+    fs, quarantine_dir = lake.fs, lake.uri(layout.QUARANTINE)
+    result = FeedIngest(feed.name)
+    readable: list[tuple[landing.LandingFile, dict]] = []
+    for f in landing.list_files(fs, lake.uri(layout.LANDING), feed):
         types, reason = landing.inspect_file(fs, f)
         if reason:
             landing.quarantine(fs, quarantine_dir, f, reason)
@@ -128,22 +74,201 @@ def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, run_id: str,
             readable.append((f, types))
     if not readable:
         return result
-    by_name = {f"{f.drop}/{f.name}": f for f, _ in readable}
-    typed = read_landing(spark, [(lake.spark_path(f.path), f.fmt, t) for f, t in readable])
-    bad = bad_rows_by_file(typed, feed.name)
-    good = typed.where(~F.col("file").isin(list(bad))) if bad else typed
-    # Quarantine row-check failures only after the write: Spark reads the files lazily.
-    result.version = write_version(lake, layout.FEED_TABLES[feed.name], latest_drop_wins(good, feed.name), run_id,
+    rows = checked(_read(spark, lake, readable), feed.name, rules)
+    per_file = {r["file"]: r for r in rows.groupBy("file").agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("problem").isNotNull().cast("int")).alias("bad"),
+        F.min_by(F.struct("row", "problem", *[f"{c}_text" for c in _TEXT]),
+                 F.when(F.col("problem").isNotNull(), F.col("row"))).alias("first")).collect()}
+    by_label = {f"{f.drop}/{f.name}": f for f, _ in readable}
+    all_bad = [name for name, r in per_file.items() if r["bad"] == r["n"]]
+    observed = Observation(f"ingest_{feed.name}")
+    good = rows.where(F.col("problem").isNull() & ~F.col("file").isin(all_bad))
+    winners = latest_drop_wins(good, feed.name).observe(
+        observed, F.count(F.lit(1)).alias("rows"), F.sum(F.col("_conflict").cast("int")).alias("conflicts"))
+    result.version = stage_version(lake, layout.FEED_TABLES[feed.name], winners.select(*COLUMNS[feed.name]), run_id,
                                    partition_by=("store_id", "item_id"), sort_by=("store_id", "item_id", "date"))
-    result.rows_read = good.count()
-    for name, (n, example) in bad.items():
-        reason = f"{n} row(s) fail the row check ({RULES[feed.name]}); first: {example}"
-        landing.quarantine(fs, quarantine_dir, by_name[name], reason)
-        result.quarantined.append((by_name[name].label, reason))
-        warn(f"quarantined {by_name[name].label}: {reason}")
-    result.files_read = len(readable) - len(bad)
-    result.drops = len({f.drop for f, _ in readable})
+    stats = observed.get
+    result.rows, result.conflicts = int(stats["rows"]), int(stats["conflicts"] or 0)
+    result.rows_read = sum(r["n"] - r["bad"] for name, r in per_file.items() if name not in all_bad)
+    result.rows_rejected = sum(r["bad"] for name, r in per_file.items() if name not in all_bad)
+    result.files_read = len(readable) - len(all_bad)
+    result.drops = len({f.drop for f, _ in readable if f"{f.drop}/{f.name}" not in all_bad})
+    for name, r in sorted(per_file.items()):
+        if r["bad"]:
+            f, first = by_label[name], _describe(r["first"])
+            summary = f"{r['bad']} of {r['n']} row(s) fail the row check; first: {first}"
+            if name in all_bad:
+                result.quarantined.append((f.label, summary))
+                result.finish.append(lambda f=f, s=summary: landing.quarantine(fs, quarantine_dir, f, s))
+            else:
+                bad_rows = (rows.where((F.col("file") == name) & F.col("problem").isNotNull())
+                            .select("row", *[F.col(f"{c}_text").alias(c) for c in _TEXT], "problem")
+                            .orderBy("row").limit(REJECTED_ROWS_KEPT).toPandas())
+                landing.reject_rows(fs, quarantine_dir, f, landing.file_version(fs, f.path), bad_rows, summary)
+                result.rejected.append((f.label, int(r["bad"]), first))
+            warn(f"{f.label}: {summary}")
     return result
+
+
+def _describe(first) -> str:
+    values = ", ".join(f"{c}={first[f'{c}_text'] if first[f'{c}_text'] is not None else '<missing>'}"
+                       for c in _TEXT)
+    return f"row {first['row']}: {first['problem']} ({values})"
+
+
+def _read(spark: SparkSession, lake, files: list[tuple[landing.LandingFile, dict]]) -> DataFrame:
+    """Every file as text columns (by name) + ``file`` (``<drop>/<name>``) and ``row`` (1-based)."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    staged = []
+    for f, types in files:
+        if f.fmt == "csv":
+            staged.append(_stage_csv(lake, f, list(types)))
+        else:
+            groups[tuple(sorted(types.items()))].append(_spark_literal(lake.spark_path(f.path)))
+    _prune_staged(lake, files[0][0].feed.name, set(staged))
+    staged = [lake.spark_path(p) for p in staged]
+    parts = []
+    for paths in groups.values():
+        df = spark.read.parquet(*paths)
+        path = F.url_decode(F.regexp_replace("_metadata.file_path", r"\+", "%2B"))  # Hadoop leaves '+' as is
+        parts.append(_as_text(df, F.concat_ws("/", F.element_at(F.split(path, "/"), -2),
+                                              F.element_at(F.split(path, "/"), -1)),
+                              F.col("_metadata.row_index") + 1))
+    if staged:
+        df = spark.read.parquet(*staged)
+        parts.append(_as_text(df, F.col("_file"), F.col("_row")))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+def _as_text(df: DataFrame, file: Column, row: Column) -> DataFrame:
+    types = dict(df.dtypes)
+
+    def text(c: str) -> Column:
+        if c not in types:
+            return F.lit(None).cast("string")
+        # a boolean promotion flag reads as 0/1, like an integer one
+        return (F.col(f"`{c}`").cast("int") if types[c] == "boolean" else F.col(f"`{c}`")).cast("string")
+
+    return df.select(*[text(c).alias(f"{c}_text") for c in _TEXT], file.alias("file"), row.cast("long").alias("row"))
+
+
+def _spark_literal(path: str) -> str:
+    # Spark treats these as glob characters in a path it is given; a file name may contain them.
+    return re.sub(r"([\[\]{}*?\\])", r"\\\1", path)
+
+
+def _stage_csv(lake, f: landing.LandingFile, columns: list[str]) -> str:
+    """The CSV as parquet (every column as text, plus ``_file`` and ``_row``), converted once per file version."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    version = landing.file_version(lake.fs, f.path)
+    digest = hashlib.sha256(f"{f.label}\0{version}".encode()).hexdigest()[:24]
+    target = lake.uri(layout.RAW_STAGING, f.feed.name, f"{digest}.parquet")
+    if lake.fs.exists(target):
+        return target
+    with lake.fs.open(f.path, "rb") as fh:
+        table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(encoding="utf-8"),
+                               convert_options=pacsv.ConvertOptions(
+                                   column_types={c: pa.string() for c in columns}, include_columns=columns,
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
+    table = table.append_column("_file", pa.array([f"{f.drop}/{f.name}"] * table.num_rows, pa.string()))
+    table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
+    tmp = target + ".tmp"
+    lake.fs.makedirs(posixpath.dirname(target), exist_ok=True)
+    with lake.fs.open(tmp, "wb") as out:
+        pq.write_table(table, out)
+    lake.fs.mv(tmp, target)
+    return target
+
+
+def _prune_staged(lake, feed: str, keep: set[str]) -> None:
+    """Remove staged conversions of CSV versions that are no longer in the landing zone."""
+    folder = lake.uri(layout.RAW_STAGING, feed)
+    if lake.fs.exists(folder):
+        keep = {posixpath.basename(p) for p in keep}
+        for path in lake.fs.ls(folder, detail=False):
+            if posixpath.basename(path) not in keep:
+                lake.fs.rm(path)
+
+
+def checked(text: DataFrame, feed: str, rules: RowRules) -> DataFrame:
+    """Typed columns (store_id, item_id, date, units, price, promo, drop), the text as it arrived,
+    and ``problem``: the first check the row fails, or null."""
+    def number(name: str):
+        return F.expr(f"try_cast(trim({name}_text) as double)")
+
+    typed = text.select(
+        "*",
+        F.trim(F.col("store_id_text")).alias("store_id"),
+        F.trim(F.col("item_id_text")).alias("item_id"),
+        F.coalesce(F.expr("try_cast(trim(date_text) as date)"),
+                   F.expr("to_date(try_cast(trim(date_text) as timestamp))")).alias("date"),
+        number("units").alias("units"),
+        number("price").alias("price"),
+        F.expr("try_cast(trim(promo_text) as int)").alias("promo"),
+        F.element_at(F.split("file", "/"), 1).alias("drop"),
+    )
+    return typed.withColumn("problem", _problem(feed, rules))
+
+
+def _finite(c: Column) -> Column:
+    return ~F.isnan(c) & (F.abs(c) < F.lit(float("inf")))
+
+
+def _problem(feed: str, rules: RowRules) -> Column:
+    def given(name):
+        return F.col(f"{name}_text").isNotNull() & (F.trim(F.col(f"{name}_text")) != "")
+
+    units, price, promo = F.col("units"), F.col("price"), F.col("promo")
+    checks = [
+        (F.col("store_id").isNull() | (F.col("store_id") == ""), "store_id is empty"),
+        (F.col("item_id").isNull() | (F.col("item_id") == ""), "item_id is empty"),
+        (F.col("date").isNull(), "date is not a date"),
+        (F.col("date") < F.lit(rules.min_date), f"date before {rules.min_date}"),
+        (F.col("date") > F.lit(rules.max_date), f"date after {rules.max_date}"),
+    ]
+    if feed == "sales":
+        checks += [
+            (units.isNull(), "units is not a number"),
+            (~_finite(units), "units is not finite"),
+            (units < 0, "units is negative"),
+            (units > rules.max_units, f"units above {rules.max_units:g}"),
+        ]
+    else:
+        checks.append((~given("price") & ~given("promo"), "a calendar row needs a price or a promo"))
+    checks += [
+        (given("price") & price.isNull(), "price is not a number"),
+        (price.isNotNull() & (~_finite(price) | (price <= 0)), "price is not positive and finite"),
+        (given("promo") & ~promo.isin(0, 1), "promo is not 0 or 1"),
+    ]
+    problem = F.lit(None).cast("string")
+    for condition, text in reversed(checks):
+        problem = F.when(condition, F.lit(text)).otherwise(problem)
+    return problem
+
+
+def latest_drop_wins(df: DataFrame, feed: str = "sales") -> DataFrame:
+    """One row per store, item and date: the one from the latest drop (then the last file name).
+
+    Inside one file the same store, item and date given twice with different values is
+    resolved deterministically (the larger units, then price, then promo) and flagged
+    ``_conflict``; an exact repeat is a plain duplicate.
+    """
+    value = ["units", "price", "promo"] if feed == "sales" else ["price", "promo"]
+    order = [F.col("drop").desc(), F.col("file").desc(), *[F.col(c).desc_nulls_last() for c in value]]
+    w = Window.partitionBy("store_id", "item_id", "date").orderBy(*order)
+    same_file = F.lead("file").over(w) == F.col("file")
+    differs = F.lit(False)
+    for c in value:
+        differs = differs | ~F.lead(c).over(w).eqNullSafe(F.col(c))
+    return (df.withColumn("_rank", F.row_number().over(w))
+              .withColumn("_conflict", F.coalesce(same_file & differs, F.lit(False)))
+              .where("_rank = 1"))
 
 
 def table_stats(spark: SparkSession, lake, table: str, version: str) -> dict:

@@ -1,4 +1,8 @@
-"""Versioned lake tables written by Spark: a new version folder per write, made current atomically."""
+"""Versioned lake tables written by Spark: a new version folder per write, made current atomically.
+
+Every write that reads the current version to build the next one holds the table's lake lock
+(:meth:`LakeResource.lock`), so two runs on different store-items cannot lose each other's rows.
+"""
 from __future__ import annotations
 
 from pyspark.sql import DataFrame, SparkSession
@@ -18,28 +22,31 @@ def only_keys(df: DataFrame, keys: DataFrame) -> DataFrame:
     return df.join(F.broadcast(keys), "key", "inner")
 
 
-def write_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("key",), sort_by=("key",)) -> str:
-    """Write ``df`` as a new version of ``table`` and make it current; returns the version.
+def stage_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("key",), sort_by=("key",)) -> str:
+    """Write ``df`` as a new version folder of ``table`` without making it current; returns the version.
 
     Rows of one series land in one file, sorted, so a reader of a few series touches few files.
     """
     version = lake.new_version(table, run_id)
     (df.repartition(*partition_by).sortWithinPartitions(*sort_by)
        .write.mode("errorifexists").parquet(lake.spark_uri(table, version)))
-    lake.publish(table, version)
     return version
 
 
 def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, keys: DataFrame, run_id: str,
                  sort_by=("key",)) -> str:
-    """New version of ``table``: its current rows for other keys plus ``new_rows`` for ``keys``.
+    """New current version of ``table``: its current rows for other keys plus ``new_rows`` for ``keys``.
 
     Rerunning with the same input gives the same table: rows of the rerun keys are replaced.
+    Holds the table's lock from reading the current version to publishing the next.
     """
-    current = read_current(spark, lake, table)
-    merged = new_rows
-    if current is not None:
-        # allowMissingColumns: a version written before a column was added still merges (as nulls)
-        kept = current.join(F.broadcast(keys), "key", "left_anti")
-        merged = kept.unionByName(new_rows, allowMissingColumns=True)
-    return write_version(lake, table, merged, run_id, sort_by=sort_by)
+    with lake.lock(table):
+        current = read_current(spark, lake, table)
+        merged = new_rows
+        if current is not None:
+            # allowMissingColumns: a version written before a column was added still merges (as nulls)
+            kept = current.join(F.broadcast(keys), "key", "left_anti")
+            merged = kept.unionByName(new_rows, allowMissingColumns=True)
+        version = stage_version(lake, table, merged, run_id, sort_by=sort_by)
+        lake.publish(table, version)
+    return version

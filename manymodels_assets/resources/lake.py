@@ -1,9 +1,15 @@
 """The data lake: a local folder by default, ADLS Gen2 in production."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+import logging
+import os
 import posixpath
+import time
 import uuid
+from collections.abc import Iterator
 from typing import Optional
 
 import dagster as dg
@@ -11,7 +17,10 @@ import fsspec
 from fsspec.core import url_to_fs
 from pydantic import PrivateAttr
 
+from manymodels_assets import layout
+
 CURRENT = "_CURRENT"
+log = logging.getLogger(__name__)
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -63,6 +72,40 @@ class LakeResource(dg.ConfigurableResource):
             account = self.account_name or rest.split("@", 1)[-1].split(".", 1)[0]
             return f"abfss://{container}@{account}.dfs.core.windows.net/{path}"
         return f"{protocol}://{fs_path}"
+
+    @property
+    def is_local(self) -> bool:
+        return "://" not in self.root or self.root.startswith("file://")
+
+    @contextlib.contextmanager
+    def lock(self, name: str, timeout: float = 6 * 3600) -> Iterator[None]:
+        """Hold the lake-wide lock ``name`` (e.g. a table) while the block runs.
+
+        Every process writing through this lake takes turns. On a local lake it is an OS file
+        lock, released by the kernel when its holder dies (even by SIGKILL), so a crash never
+        leaves a table locked.
+        """
+        if not self.is_local:
+            raise NotImplementedError("lake locks on object storage")
+        folder = os.path.join(self.root.removeprefix("file://"), layout.LOCKS)
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(os.path.join(folder, name.replace("/", "_") + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            started, announced = time.monotonic(), False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not announced:
+                        log.warning("waiting for the lake lock %r (another run writes it)", name)
+                        announced = True
+                    if time.monotonic() - started > timeout:
+                        raise TimeoutError(f"lake lock {name!r} still held after {timeout:.0f}s") from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            os.close(fd)  # closing releases the flock
 
     # versioned tables -------------------------------------------------------------------
     def current_version(self, table: str) -> Optional[str]:
