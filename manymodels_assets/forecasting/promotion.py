@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting import status
+
 PROMOTED = "promoted"  # new model passed the rule
 PROVISIONAL = "provisional"  # failed the rule, but the series had no production model yet
 KEPT = "kept"  # failed the rule; the previous production model stays
@@ -34,7 +36,7 @@ def decide_promotions(new_models: pd.DataFrame, previous_keys, rule: PromotionRu
     wape = new_models["wape"].astype(float)
     mase = new_models["mase"].astype(float)
     accuracy = 1 - wape
-    trained = new_models["status"].isin(["ok", "cold_start"])
+    trained = new_models["status"].isin(status.WITH_MODEL)
     acc_ok = accuracy >= rule.min_accuracy
     mase_ok = mase < rule.max_mase
     passed = trained & acc_ok & mase_ok
