@@ -14,7 +14,12 @@ from manymodels_assets.resources.spark import SparkResource
 
 class SeriesConfig(dg.Config):
     freq: str = "auto"
-    """Series frequency: "auto" (from the data's dates), "D", or a weekly one such as "W-WED"."""
+    """Series frequency: "auto" infers daily, weekly (any weekday), monthly (dates on month starts, ends or
+    any one day), quarterly or yearly data from the dates. Or any pandas spelling of these: "D",
+    "W-SUN" (W-MON ... W-SAT), "M"/"MS"/"ME", "Q"/"QS"/"QE"/"Q-DEC"/"QS-FEB", "Y"/"YS", and
+    multiples such as "3M" or "2W-SUN". A month is one period whatever its length. Business days,
+    semi-months and minutes are refused. (The core also handles hourly data, "h"; the lake's sales
+    tables hold dates, so hourly rows arrive here summed per day.)"""
     fill: str = FILLS[0]
     """Missing periods: "zero" (no sales row means nothing sold) or "interpolate" (unreported data)."""
 

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from manymodels_assets import layout
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import infer_freq
+from manymodels_assets.forecasting.frequency import infer_freq, normalize_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
@@ -51,8 +51,8 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
     end = raw.agg(F.max("date")).first()[0]
-    if freq == "auto":
-        freq = infer_freq(raw.select("date").distinct().toPandas()["date"])
+    # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
+    freq = infer_freq(raw.select("date").distinct().toPandas()["date"]) if freq == "auto" else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
     version = replace_keys(spark, lake, layout.SERIES, build_series(selected, freq, end, fill), keys, run_id,
                            sort_by=("key", "date"))

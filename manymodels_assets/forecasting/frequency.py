@@ -1,35 +1,145 @@
-"""Series frequencies: infer one from dates, and the season length and horizon that go with it."""
+"""Series frequencies: infer one from dates, accept any pandas spelling, and the season length
+and horizon that go with it.
+
+The core works on pandas *periods* (a calendar month is one period whatever its length), so
+every frequency is normalised to a period alias: ``D``, ``h``, ``W-<DAY>``, ``M``,
+``Q-<MON>``, ``Y-<MON>``, optionally with a multiple (``3M``, ``2W-SUN``, ``6h``). Offset
+spellings that pandas uses for date ranges (``MS``, ``ME``, ``QS``, ``QE-NOV``, ``YS``,
+``H``, ``A``...) map to the same period; anything else (business days, semi-months, minutes)
+is refused with the list of what is accepted.
+"""
 from __future__ import annotations
+
+import math
+import warnings
 
 import numpy as np
 import pandas as pd
+from pandas.tseries import offsets
+from pandas.tseries.frequencies import to_offset
 
-DEFAULT_SEASON_LENGTH = {"D": 7, "W": 52, "M": 12, "MS": 12, "Q": 4, "H": 24}
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+_DAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+# base period -> (season length, horizon) for one period of that base
+_DEFAULTS = {"h": (24, 48), "D": (7, 28), "W": (52, 12), "M": (12, 12), "Q": (4, 8), "Y": (1, 4)}
+ACCEPTED = ("D", "h (or H)", "W, W-SUN ... W-SAT", "M, ME, MS", "Q, QE, QS, Q-DEC, QS-JAN, QE-NOV ...",
+            "Y, YE, YS, A, Y-DEC ...", "and multiples of these such as 3M, 2W-SUN or 6h")
+"""What :func:`normalize_freq` accepts, for error messages and configuration docs."""
+
+
+def normalize_freq(spelling: str) -> str:
+    """The period alias of a pandas frequency spelling, e.g. ``MS`` -> ``M``, ``QS`` -> ``Q-DEC``,
+    ``QS-FEB`` -> ``Q-JAN`` (quarters starting in February end in January), ``3ME`` -> ``3M``.
+
+    Raises ValueError, naming what is accepted, for anything that is not a calendar period.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # 'M', 'Q', 'H', 'A' are deprecated spellings we accept
+            offset = to_offset(str(spelling).strip())
+    except ValueError:
+        offset = None
+    n = getattr(offset, "n", 1)
+    if offset is None or n < 1:
+        raise ValueError(f"unknown frequency {spelling!r}; accepted: {'; '.join(ACCEPTED)}")
+    prefix = "" if n == 1 else str(n)
+    kind = type(offset)
+    if kind is offsets.Day:
+        return f"{prefix}D"
+    if kind is offsets.Hour:
+        return f"{prefix}h"
+    if kind is offsets.Week and offset.weekday is not None:
+        return f"{prefix}W-{_DAYS[offset.weekday]}"
+    if kind in (offsets.MonthEnd, offsets.MonthBegin):
+        return f"{prefix}M"
+    if kind is offsets.QuarterEnd:
+        return f"{prefix}Q-{_quarter_anchor(offset.startingMonth - 1)}"
+    if kind is offsets.QuarterBegin:  # quarters starting in month m end in month m - 1
+        return f"{prefix}Q-{_quarter_anchor(offset.startingMonth - 2)}"
+    if kind is offsets.YearEnd:
+        return f"{prefix}Y-{_MONTHS[offset.month - 1]}"
+    if kind is offsets.YearBegin:
+        return f"{prefix}Y-{_MONTHS[offset.month - 2]}"
+    raise ValueError(f"frequency {spelling!r} ({kind.__name__}) is not supported: the series need calendar "
+                     f"periods; accepted: {'; '.join(ACCEPTED)}")
+
+
+def _quarter_anchor(end_month: int) -> str:
+    """Q-MAR, Q-JUN, Q-SEP and Q-DEC are the same quarters: name them by the one ending in the
+    last quarter of the calendar year, so equal periods get equal spellings (Q-DEC, Q-NOV, Q-OCT)."""
+    return _MONTHS[9 + end_month % 3]
+
+
+def split_freq(freq: str) -> tuple[int, str]:
+    """(multiple, base) of a normalised frequency: ``3M`` -> (3, ``M``), ``W-SUN`` -> (1, ``W``)."""
+    digits = len(freq) - len(freq.lstrip("0123456789"))
+    n = int(freq[:digits]) if digits else 1
+    return n, freq[digits:].split("-")[0]
+
+
+def default_season_length(freq: str) -> int:
+    """Periods per season: 7 days, 52 weeks, 12 months, 4 quarters, 24 hours, 1 year; a multiple
+    divides it (``3M``: 4). Raises when a multiple does not divide the season (``5M``, ``2D``):
+    set the season length in the training configuration then."""
+    n, base = split_freq(normalize_freq(freq))
+    season = _DEFAULTS[base][0]
+    if season % n:
+        raise ValueError(f"frequency {freq!r} has no whole-number season ({season} {base} periods / {n}); "
+                         "set season_length in the training configuration")
+    return max(1, season // n)
+
+
+def default_horizon(freq: str) -> int:
+    """Forecast horizon: 28 days, 12 weeks, 12 months, 8 quarters, 4 years, 48 hours (fewer
+    periods for a multiple: ``3M`` -> 4)."""
+    n, base = split_freq(normalize_freq(freq))
+    return max(1, math.ceil(_DEFAULTS[base][1] / n))
+
+
+def period_index(dates, freq: str) -> pd.PeriodIndex:
+    """The periods of ``dates`` at ``freq``; a multiple (``3M``) is aligned on the epoch, so two
+    series bucket the same dates into the same periods whatever their first date."""
+    n, _ = split_freq(freq)
+    base = freq[len(str(n)):] if n > 1 else freq
+    periods = pd.PeriodIndex(pd.to_datetime(dates), freq=base)
+    if n == 1:
+        return periods
+    ordinals = (periods.asi8 // n) * n
+    return pd.PeriodIndex(pd.PeriodIndex.from_ordinals(ordinals, freq=base).start_time, freq=freq)
 
 
 def infer_freq(dates) -> str:
-    """'D' for daily data, 'W-<DAY>' for weekly data anchored on the weekday the weeks end.
+    """The period frequency of a set of dates, tolerating gaps (missing periods).
 
-    Uses the most common gap between consecutive distinct dates; raises for anything else.
+    Hourly (``h``) when times of day vary, else daily (``D``), weekly (``W-<DAY>``, labelled by
+    the week's first day, so the period ends the day before), monthly (``M``, dates on any one
+    day of the month, starts and ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``)
+    from the most common step between consecutive dates. Raises for anything else.
     """
     d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).sort_values()
     if len(d) < 2:
         return "D"
-    gaps = pd.Series(np.diff(d.asi8) // 86_400_000_000_000).mode()
-    gap = int(gaps.iloc[0])
-    if gap == 1:
+    if (d != d.normalize()).any():
+        gap_hours = int(pd.Series(np.diff(d.asi8) // 3_600_000_000_000).mode().iloc[0])
+        if gap_hours == 1 and (d == d.floor("h")).all():
+            return "h"
+        raise ValueError(f"cannot infer a frequency: timestamps with a most common gap of {gap_hours} hours; "
+                         f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")
+    gap_days = int(pd.Series(np.diff(d.asi8) // 86_400_000_000_000).mode().iloc[0])
+    if gap_days == 1:
         return "D"
-    if gap == 7:
-        # A weekly period labelled by its first day: anchor on the day before it.
-        return "W-" + (d[0] - pd.Timedelta(days=1)).day_name()[:3].upper()
-    raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap} days; "
-                     "set the series frequency in the configuration")
-
-
-def default_horizon(freq: str) -> int:
-    """28 days for daily data, 12 periods otherwise (12 weeks, 12 months, ...)."""
-    return 28 if freq.upper().startswith("D") else 12
-
-
-def default_season_length(freq: str) -> int:
-    return DEFAULT_SEASON_LENGTH.get(freq.split("-")[0].upper(), 1)
+    if gap_days % 7 == 0 and gap_days <= 28 and d.dayofweek.nunique() == 1:
+        return "W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # a week labelled by its first day ends the day before
+    months = d.year * 12 + d.month - 1
+    month_steps = np.diff(months)
+    if (month_steps > 0).all():  # at most one date per calendar month
+        step = int(pd.Series(month_steps).mode().iloc[0])
+        if step == 1:
+            return "M"
+        if step in (3, 12) and len(set(months % step)) == 1:
+            # dates on a period's first day label that period; month ends label the period ending there
+            starts = bool((d.day == 1).all())
+            end_month = (months[0] + (step - 1 if starts else 0)) % 12
+            return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
+    raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days; "
+                     f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")

@@ -6,6 +6,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting.frequency import normalize_freq, period_index
+
 
 def data_version(values: np.ndarray, dates) -> str:
     """Content hash of one series (its dates and units); equal series give equal versions."""
@@ -20,6 +22,10 @@ FILLS = ("zero", "interpolate")
 def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.DataFrame:
     """One row per period from the series' first date to ``end``.
 
+    ``freq`` is any spelling :func:`frequency.normalize_freq` accepts (``D``, ``W-SUN``, ``MS``,
+    ``QE``, ``3M``, ``h``...); dates are bucketed into its periods and each row is dated by its
+    period's first day (a month is one period, whatever its length).
+
     Rows in the same period are summed (units) or averaged (price); missing periods get no
     promotion and the last known price, and units by ``fill``: ``"zero"`` (retail: no row means
     nothing sold) or ``"interpolate"`` (a missing period is unreported data: log-linear
@@ -27,14 +33,14 @@ def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.Da
     """
     if fill not in FILLS:
         raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
-    dates = pd.to_datetime(frame["date"])
-    periods = pd.PeriodIndex(dates, freq=freq)
+    freq = normalize_freq(freq)
+    periods = period_index(frame["date"], freq)
     agg = pd.DataFrame({
         "units": frame["units"].to_numpy(dtype=float),
         "price": pd.to_numeric(frame["price"], errors="coerce").to_numpy(dtype=float) if "price" in frame else np.nan,
         "promo": pd.to_numeric(frame["promo"], errors="coerce").to_numpy(dtype=float) if "promo" in frame else 0.0,
     }, index=periods).groupby(level=0).agg({"units": "sum", "price": "mean", "promo": "max"})
-    full = pd.period_range(agg.index.min(), max(agg.index.max(), pd.Period(pd.Timestamp(end), freq=freq)), freq=freq)
+    full = pd.period_range(agg.index.min(), max(agg.index.max(), period_index([end], freq)[0]), freq=freq)
     out = agg.reindex(full)
     if fill == "interpolate":
         out["units"] = np.expm1(np.log1p(out["units"]).interpolate(limit_area="inside"))

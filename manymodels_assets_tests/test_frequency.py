@@ -1,0 +1,89 @@
+"""Frequencies: inferred from dates with gaps, any pandas spelling normalised or refused, the
+season length and horizon of each, and regularize bucketing dates into the right periods."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels_assets.forecasting.frequency import (default_horizon, default_season_length, infer_freq,
+                                                     normalize_freq)
+from manymodels_assets.forecasting.series import regularize
+
+
+def with_gaps(dates: pd.DatetimeIndex, every: int = 5) -> pd.DatetimeIndex:
+    """Drop every ``every``-th date after the first: the data has missing periods."""
+    keep = np.ones(len(dates), dtype=bool)
+    keep[every::every] = False
+    return dates[keep]
+
+
+# (dates of a regular series, frequency inferred, season length, horizon)
+CASES = {
+    "daily": (pd.date_range("2024-01-01", periods=60, freq="D"), "D", 7, 28),
+    "weekly, Thursday labels": (pd.date_range("1989-09-14", periods=60, freq="7D"), "W-WED", 52, 12),
+    "weekly, Sunday labels": (pd.date_range("2024-01-07", periods=60, freq="7D"), "W-SAT", 52, 12),
+    "monthly, month starts": (pd.date_range("2020-01-01", periods=40, freq="MS"), "M", 12, 12),
+    "monthly, month ends": (pd.date_range("2020-01-31", periods=40, freq="ME"), "M", 12, 12),
+    "monthly, mid-month": (pd.date_range("2020-01-01", periods=40, freq="MS") + pd.Timedelta(days=14), "M", 12, 12),
+    "quarterly, quarter starts": (pd.date_range("1998-01-01", periods=40, freq="QS"), "Q-DEC", 4, 8),
+    "quarterly, quarter ends": (pd.date_range("1998-03-31", periods=40, freq="QE"), "Q-DEC", 4, 8),
+    "quarterly, fiscal (Feb starts)": (pd.date_range("1998-02-01", periods=40, freq="QS-FEB"), "Q-OCT", 4, 8),
+    "hourly": (pd.date_range("2024-01-01", periods=200, freq="h"), "h", 24, 48),
+    "yearly": (pd.date_range("1990-01-01", periods=20, freq="YS"), "Y-DEC", 1, 4),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_frequency_is_inferred_from_dates_with_gaps_and_regularized(case):
+    dates, freq, season, horizon = CASES[case]
+    sparse = with_gaps(dates)
+    assert infer_freq(sparse) == freq
+    assert (default_season_length(freq), default_horizon(freq)) == (season, horizon)
+    raw = pd.DataFrame({"date": sparse, "units": np.arange(1.0, len(sparse) + 1)})
+    out = regularize(raw, freq, dates[-1])
+    assert len(out) == len(dates)  # one row per period, the missing ones filled
+    assert (out["units"] == 0).sum() == len(dates) - len(sparse)
+    assert out["units"].sum() == raw["units"].sum()
+    assert out["date"].is_monotonic_increasing and out["date"].is_unique
+
+
+@pytest.mark.parametrize("spelling, normalised, season", [
+    ("D", "D", 7), ("W", "W-SUN", 52), ("W-SUN", "W-SUN", 52), ("W-WED", "W-WED", 52), ("2W", "2W-SUN", 26),
+    ("M", "M", 12), ("ME", "M", 12), ("MS", "M", 12), ("3M", "3M", 4), ("3MS", "3M", 4), ("6ME", "6M", 2),
+    ("Q", "Q-DEC", 4), ("QE", "Q-DEC", 4), ("QS", "Q-DEC", 4), ("Q-DEC", "Q-DEC", 4), ("QE-DEC", "Q-DEC", 4),
+    ("QS-JAN", "Q-DEC", 4), ("Q-MAR", "Q-DEC", 4), ("QS-FEB", "Q-OCT", 4), ("QE-NOV", "Q-NOV", 4),
+    ("Y", "Y-DEC", 1), ("YS", "Y-DEC", 1), ("A", "Y-DEC", 1), ("H", "h", 24), ("h", "h", 24), ("6h", "6h", 4),
+])
+def test_every_pandas_spelling_gets_its_period_and_season(spelling, normalised, season):
+    assert normalize_freq(spelling) == normalised
+    assert default_season_length(spelling) == season
+
+
+@pytest.mark.parametrize("spelling, message", [
+    ("B", "not supported"), ("SM", "not supported"), ("min", "not supported"), ("BME", "not supported"),
+    ("fortnightly", "unknown frequency"), ("2D", "no whole-number season"), ("5M", "no whole-number season"),
+])
+def test_unsupported_spellings_are_refused_clearly(spelling, message):
+    with pytest.raises(ValueError, match=message):
+        default_season_length(spelling)
+
+
+def test_start_and_end_spellings_of_a_period_give_the_same_series():
+    starts = pd.date_range("2020-01-01", periods=12, freq="MS")
+    raw = pd.DataFrame({"date": starts + pd.Timedelta(days=9), "units": 1.0})
+    by_start, by_end = regularize(raw, "MS", starts[-1]), regularize(raw, "ME", starts[-1])
+    pd.testing.assert_frame_equal(by_start, by_end)
+    assert list(by_start["date"]) == list(starts)  # a row is dated by its period's first day
+
+
+def test_a_multiple_buckets_the_same_dates_together_whatever_the_first_date():
+    a = pd.DataFrame({"date": pd.to_datetime(["2024-01-15", "2024-02-15", "2024-04-15"]), "units": 1.0})
+    b = pd.DataFrame({"date": pd.to_datetime(["2024-03-15", "2024-04-15"]), "units": 1.0})
+    out_a, out_b = regularize(a, "3M", "2024-06-30"), regularize(b, "3M", "2024-06-30")
+    assert list(out_a["date"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-04-01")]
+    assert list(out_a["units"]) == [2.0, 1.0]
+    assert list(out_b["date"]) == list(out_a["date"])  # same calendar quarters
+
+
+def test_irregular_dates_are_refused_with_a_hint():
+    with pytest.raises(ValueError, match="set the series frequency"):
+        infer_freq(pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21", "2024-01-31"]))
