@@ -9,6 +9,7 @@ import json
 import dagster as dg
 
 from manymodels_assets import landing, layout
+from manymodels_assets.assets import lineage
 from manymodels_assets.jobs import batch_scoring_pipeline, ingest_pipeline, promotion_pipeline, training_pipeline
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
@@ -23,8 +24,9 @@ def all_store_items(instance: dg.DagsterInstance) -> dict[str, str] | None:
     return {RANGE_START: keys[0], RANGE_END: keys[-1]} if keys else None
 
 
-def range_of(run: dg.DagsterRun) -> dict[str, str]:
-    return {k: run.tags[k] for k in (RANGE_START, RANGE_END) if k in run.tags}
+def follow_on_tags(run: dg.DagsterRun, lineage_tag: str) -> dict[str, str]:
+    """The same partition range as ``run``, pinned to what ``run`` produced (its lineage tag)."""
+    return {k: run.tags[k] for k in (RANGE_START, RANGE_END, lineage_tag) if k in run.tags}
 
 
 @dg.sensor(job=ingest_pipeline, minimum_interval_seconds=60)
@@ -55,15 +57,19 @@ def retrain_on_new_sales(context: dg.SensorEvaluationContext, asset_event: dg.Ev
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[training_pipeline],
                       request_job=promotion_pipeline)
 def promote_after_training(context: dg.RunStatusSensorContext):
-    """After a successful `training_pipeline` run, promotes the same store-items."""
-    return dg.RunRequest(run_key=f"promote-{context.dagster_run.run_id}", tags=range_of(context.dagster_run))
+    """After a successful `training_pipeline` run, promotes the same store-items from the model
+    set that run trained."""
+    return dg.RunRequest(run_key=f"promote-{context.dagster_run.run_id}",
+                         tags=follow_on_tags(context.dagster_run, lineage.MODEL_SET_TAG))
 
 
 @dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[promotion_pipeline],
                       request_job=batch_scoring_pipeline)
 def score_after_promotion(context: dg.RunStatusSensorContext):
-    """After a successful `promotion_pipeline` run, rescores the same store-items and loads the warehouse."""
-    return dg.RunRequest(run_key=f"score-{context.dagster_run.run_id}", tags=range_of(context.dagster_run))
+    """After a successful `promotion_pipeline` run, rescores the same store-items with the
+    production version that run registered, and loads the warehouse."""
+    return dg.RunRequest(run_key=f"score-{context.dagster_run.run_id}",
+                         tags=follow_on_tags(context.dagster_run, lineage.PRODUCTION_VERSION_TAG))
 
 
 ALL_SENSORS = [landing_zone_sensor, retrain_on_new_sales, promote_after_training, score_after_promotion]

@@ -4,7 +4,7 @@ from typing import Optional
 import dagster as dg
 
 from manymodels_assets import layout
-from manymodels_assets.assets import report
+from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.promotion import PRODUCTION, promoted_models
 from manymodels_assets.engine.scoring import read_forecasts, update_forecasts
@@ -24,12 +24,14 @@ class ScoringConfig(dg.Config):
           group_name="scoring", kinds={"spark", "parquet"})
 def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, spark: SparkResource,
                     lake: LakeResource, production_registry: ModelRegistryResource) -> dg.MaterializeResult:
-    """Forecasts for the selected series from the production model set (alias `production`):
-    a point forecast and a prediction interval per step, written to the lake's `forecasts`
-    table. Rescoring a series replaces its previous forecast rows.
+    """Forecasts for the selected series from the production model set: the version the
+    promotion run this scoring follows registered (run tag `manymodels/production_version`),
+    else the one alias `production` points at. A point forecast and a prediction interval per
+    step, written to the lake's `forecasts` table; rescoring a series replaces its old rows.
     """
     keys = selected_keys(context)
-    production = production_registry.version_by_alias(PRODUCTION)
+    pinned = context.run.tags.get(lineage.PRODUCTION_VERSION_TAG)
+    production = production_registry.version(pinned) if pinned else production_registry.version_by_alias(PRODUCTION)
     if production is None:
         raise dg.Failure("no production model set: materialize promoted_models first")
     model_set = model_set_of(production)

@@ -4,7 +4,7 @@ from typing import Optional
 
 import dagster as dg
 
-from manymodels_assets.assets import report
+from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.engine.training import train_model_set
@@ -86,7 +86,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         model_set, tags, params, model_sets.aggregate_metrics(summary),
         {"per_series_metrics": summary.drop(columns=["candidate_metrics"])})
     report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
-    return dg.MaterializeResult(metadata={
+    context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
+    return dg.MaterializeResult(data_version=dg.DataVersion(model_set), metadata={
         **report.model_set_metadata(summary, prior, ranking),
         "model_set": model_set,
         "partition_range": partition_range(keys),

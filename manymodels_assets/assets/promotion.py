@@ -4,6 +4,8 @@ import dataclasses
 import dagster as dg
 import pandas as pd
 
+from manymodels_assets import layout
+from manymodels_assets.assets import lineage
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.report import table
@@ -34,57 +36,57 @@ class PromotionConfig(dg.Config):
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[trained_models],
           group_name="promotion", kinds={"spark", "mlflow"})
 def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, spark: SparkResource,
-                    lake: LakeResource, training_registry: ModelRegistryResource,
+                    lake: LakeResource,
                     production_registry: ModelRegistryResource) -> dg.MaterializeResult:
     """Applies the promotion rule (default: backtest 1 - WAPE >= 0.8 and MASE < 1) to each
-    selected series of the newest model set.
+    selected series' newly trained model: the model set of the training run this promotion
+    follows (run tag `manymodels/model_set`), else each partition's latest `trained_models`.
 
     Decisions: **promoted** (passed), **kept** (failed; the previous production model stays),
     **provisional** (failed, but the series had no production model, so it gets this one),
     **rejected** (failed, nothing deployed). The production model set = the new models that
     are promoted or provisional + the previous production models of every other series. It is
     registered in the separate production registry; alias `production` moves to it and
-    `previous` keeps the one before, for rollback.
+    `previous` keeps the one before, for rollback. Promotions take turns (a lake lock), and the
+    alias moves only if it still points where this run found it.
     """
     keys = selected_keys(context)
     session = spark.spark_session
-    newest = training_registry.latest_version()
-    if newest is None:
-        raise dg.Failure("no model set in the training registry: materialize trained_models first")
-    new_set = model_set_of(newest)
-    current = production_registry.version_by_alias(PRODUCTION)
-    current_set = model_set_of(current)
-    candidates, deployed = promotion_inputs(session, lake, keys, new_set, current_set)
-
+    sources, untrained = lineage.model_sets_by_key(context, trained_models.key, keys)
+    if not sources:
+        raise dg.Failure(f"no trained models for {partition_range(keys)}: materialize trained_models first")
     rule = config.to_core()
-    decisions = decide_promotions(candidates, deployed["key"], rule)
-    deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
-    counts = {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}
+    with lake.lock(layout.PRODUCTION_LOCK):  # one promotion at a time reads and moves the alias
+        current = production_registry.version_by_alias(PRODUCTION)
+        current_set = model_set_of(current)
+        candidates, deployed = promotion_inputs(session, lake, sources, current_set)
+        decisions = decide_promotions(candidates, deployed["key"], rule)
+        deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
+        counts = {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}
+        already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
+        if current is not None and set(deploy) <= set(already["key"]):
+            production, production_set = current, current_set
+            context.log.info("every deployable model is already in production: no new production version")
+        else:
+            production_set = stamped_id("prod", context.run_id)
+            uri, size = write_production_set(session, lake, sources, current_set, deploy, production_set)
+            tags = {"model_set": production_set, "series_count": str(size),
+                    "source_model_sets": ",".join(sorted(sources)), "partition_range": partition_range(keys),
+                    "lake_uri": uri, "dagster_run_id": context.run_id}
+            production = production_registry.record_model_set(
+                production_set, tags, dataclasses.asdict(rule), {f"series_{d}": n for d, n in counts.items()},
+                {"decisions": decisions})
+            production_registry.move_alias(PRODUCTION, production.version, current.version if current else None,
+                                           previous=PREVIOUS)
+    context.instance.add_run_tags(context.run_id, {lineage.PRODUCTION_VERSION_TAG: str(production.version)})
 
-    already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
-    if current is not None and set(deploy) <= set(already["key"]):
-        production_version, production_set = current.version, current_set
-        context.log.info("every deployable model is already in production: no new production version")
-    else:
-        production_set = stamped_id("prod", context.run_id)
-        uri, size = write_production_set(session, lake, new_set, current_set, deploy, production_set)
-        tags = {"model_set": production_set, "series_count": str(size), "source_model_set": new_set,
-                "partition_range": partition_range(keys), "lake_uri": uri, "dagster_run_id": context.run_id,
-                "training_version": str(newest.version)}
-        version = production_registry.record_model_set(production_set, tags, dataclasses.asdict(rule),
-                                                       {f"series_{d}": n for d, n in counts.items()},
-                                                       {"decisions": decisions})
-        if current is not None:
-            production_registry.set_alias(PREVIOUS, current.version)
-        production_registry.set_alias(PRODUCTION, version.version)
-        production_version = version.version
-
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(data_version=dg.DataVersion(production_set), metadata={
         **counts,
-        "not_in_model_set": len(set(keys) - set(candidates["key"])),
-        "training_model_set": new_set,
+        "not_trained": len(untrained),
+        "not_in_model_set": len(set(keys) - set(untrained) - set(candidates["key"])),
+        "training_model_sets": ", ".join(sorted(sources)),
         "production_model_set": production_set,
-        "production_version": f"{production_registry.model_name} v{production_version}",
+        "production_version": f"{production_registry.model_name} v{production.version}",
         "previous_production_version": f"v{current.version}" if current is not None else "none",
         "partition_range": partition_range(keys),
         "decisions": table(pd.DataFrame(list(counts.items()), columns=["decision", "series"])),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from manymodels_assets.engine.modelsets import read_model_set, write_model_set
@@ -11,22 +11,31 @@ from manymodels_assets.engine.tables import keys_frame, only_keys
 DECISION_INPUT = ["key", "status", "wape", "mase", "error", "model_set"]
 
 
-def promotion_inputs(spark: SparkSession, lake, keys: list[str], new_set: str,
+def new_models(spark: SparkSession, lake, sources: dict[str, list[str]]) -> DataFrame:
+    """The rows of each source model set for its keys ({model set: keys})."""
+    parts = [only_keys(read_model_set(spark, lake, model_set), keys_frame(spark, keys))
+             for model_set, keys in sources.items()]
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part, allowMissingColumns=True)
+    return out
+
+
+def promotion_inputs(spark: SparkSession, lake, sources: dict[str, list[str]],
                      production_set: str | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(the new set's rows of ``keys`` with what the rule reads, key + model_set of every
-    series in the current production set)."""
-    new_rows = only_keys(read_model_set(spark, lake, new_set), keys_frame(spark, keys))
-    candidates = new_rows.select(*DECISION_INPUT).toPandas()
+    """(the new models' rows with what the rule reads, key + model_set of every series in the
+    current production set)."""
+    candidates = new_models(spark, lake, sources).select(*DECISION_INPUT).toPandas()
     deployed = (read_model_set(spark, lake, production_set).select("key", "model_set").toPandas()
                 if production_set else pd.DataFrame(columns=["key", "model_set"]))
     return candidates, deployed
 
 
-def write_production_set(spark: SparkSession, lake, new_set: str, production_set: str | None,
+def write_production_set(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
                          deploy: list[str], name: str) -> tuple[str, int]:
-    """Write model set ``name``: the new set's models of ``deploy`` and the current production
-    model of every other series. Returns (its URI, its number of series)."""
-    new_rows = read_model_set(spark, lake, new_set)
+    """Write model set ``name``: the new models of ``deploy`` and the current production model
+    of every other series. Returns (its URI, its number of series)."""
+    new_rows = new_models(spark, lake, sources)
     current_rows = read_model_set(spark, lake, production_set) if production_set else None
     uri = write_model_set(lake, compose_production_set(new_rows, current_rows, keys_frame(spark, deploy)), name)
     return uri, read_model_set(spark, lake, name).count()

@@ -22,6 +22,10 @@ class RegistryNotFound(LookupError):
     """The registry answered that the thing does not exist (not: could not be reached)."""
 
 
+class AliasMoved(RuntimeError):
+    """An alias no longer points where a run expected it to."""
+
+
 def _is_not_found(exc: Exception) -> bool:
     code = getattr(exc, "error_code", "")
     # A missing alias comes back as INVALID_PARAMETER_VALUE "... alias ... not found" (MLflow 3.17).
@@ -129,6 +133,26 @@ class ModelRegistryResource(dg.ConfigurableResource):
 
     def set_alias(self, alias: str, version: str | int) -> None:
         self.client.set_registered_model_alias(self.model_name, alias, str(version))
+
+    def move_alias(self, alias: str, to: str | int, expected: str | int | None, previous: str | None = None) -> None:
+        """Point ``alias`` at version ``to`` if it still points at ``expected`` (None: nowhere),
+        keeping the version it left under ``previous``; raises AliasMoved otherwise.
+
+        Callers serialise promotions with a lock; this check catches a move made outside it (a
+        rollback by hand, another deployment) instead of silently overwriting it.
+        """
+        now = self.version_by_alias(alias)
+        if (str(now.version) if now is not None else None) != (str(expected) if expected is not None else None):
+            raise AliasMoved(f"{self.model_name}@{alias} points at "
+                             f"{'v' + str(now.version) if now is not None else 'nothing'} now, not "
+                             f"{'v' + str(expected) if expected is not None else 'nothing'} as when this run read it; "
+                             "nothing was changed: rerun to promote on top of the new production set")
+        if previous and expected is not None:
+            self.set_alias(previous, expected)
+        self.set_alias(alias, to)
+        moved = self.version_by_alias(alias)
+        if moved is None or str(moved.version) != str(to):
+            raise AliasMoved(f"{self.model_name}@{alias} was moved by someone else while this run moved it")
 
     def panel_ranking(self) -> list[str] | None:
         """The candidate ranking stored on the newest model set (the next run's panel prior)."""
