@@ -229,8 +229,10 @@ def test_a_promotion_is_followed_without_restart_and_requests_in_flight_finish_o
 
         sender = threading.Thread(target=send)
         sender.start()
-        time.sleep(0.5)
-        assert "done" not in batch
+        deadline = time.monotonic() + 30
+        while c.get("/health").json()["cache"]["misses"] < 20:  # the batch is loading models
+            assert time.monotonic() < deadline and "done" not in batch, "the batch did not start"
+            time.sleep(0.02)
         assert d.publish("prod-b", swapped) == "2"
         deadline = time.monotonic() + 20
         while c.get("/health").json()["production_version"] != "2":
@@ -241,6 +243,7 @@ def test_a_promotion_is_followed_without_restart_and_requests_in_flight_finish_o
         assert (new["production_set"], new["forecaster"]) == ("prod-b", swapped[3]["forecaster"])
         sender.join()
         assert batch["done"] > switched, "the batch should still have been running when the alias moved"
+        assert batch["response"].status_code == 200, batch["response"].text
         old = batch["response"].json()
         assert {f["production_version"] for f in old["forecasts"]} == {"1"} and old["production_set"] == "prod-a"
         assert {f["forecaster"] for f in old["forecasts"] if f["store_id"] == "S3"} == {rows[3]["forecaster"]}

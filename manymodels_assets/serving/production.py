@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -81,7 +82,7 @@ class ProductionFollower:
     def refresh(self) -> None:
         """Poll the alias; load and switch to a new set. Failures are kept for requests to report."""
         try:
-            target = self._resolve()
+            target = self._resolve_retrying()
             current = self._current
             if current is None or (current.version, current.name) != (target.version, target.model_set):
                 current = self._load(target)
@@ -94,6 +95,14 @@ class ProductionFollower:
         with self._lock:
             self._current, self._error = current, error
             self.checked_at = dt.datetime.now(dt.timezone.utc)
+
+    def _resolve_retrying(self) -> AliasTarget:
+        # One quick second try: a sqlite registry is briefly locked while a promotion writes it.
+        try:
+            return self._resolve()
+        except RegistryUnavailable:
+            time.sleep(0.2)
+            return self._resolve()
 
     def _load(self, target: AliasTarget) -> ProductionSet:
         directory = self._set_directory(target.model_set)

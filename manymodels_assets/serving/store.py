@@ -13,6 +13,7 @@ entries after the alias moves; they age out of the LRU like any other.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import os
 import sys
@@ -29,6 +30,8 @@ from manymodels_assets.serving.production import ProductionFollower, ProductionS
 
 # Diagnostics a request never needs: left in the lake, not read, not cached.
 SKIP_COLUMNS = ("backtest", "candidate_metrics", "params")
+log = logging.getLogger(__name__)
+
 METRIC_COLUMNS = ("mase", "wape", "smape", "mape", "mae", "rmse", "interval_coverage", "interval_width")
 POINT_COLUMNS = ("forecast_date", "step", "yhat", "yhat_lower", "yhat_upper")
 
@@ -72,18 +75,20 @@ def _points(row: dict[str, Any], horizon: int) -> tuple[tuple, ...]:
 def forecast_points(row: dict[str, Any], horizon: int) -> tuple[tuple, ...]:
     """(forecast_date, step, yhat, yhat_lower, yhat_upper) for max(horizon, trained horizon) steps.
 
-    Never fewer steps than the model was trained for: a forecaster whose fit depends on the
-    horizon (sktime's MSTL) refuses any other, so a shorter horizon is a prefix of this. Past
-    the trained horizon such a forecaster gives what it has, as a calendar model stops where
-    its calendar ends.
+    Never fewer steps than the model was trained for: some forecasters are fitted for their
+    horizon (sktime's MSTL refuses any other), so a shorter horizon is a prefix of this one.
+    Past the trained horizon, a forecaster that refuses (a ValueError, while the trained
+    horizon works) answers with the steps it has, as a calendar model stops where its calendar
+    ends.
     """
     trained = int(row.get("horizon") or 1)
     steps = max(horizon, trained)
     try:
         return _points(row, steps)
     except ValueError as exc:
-        if steps == trained or "forecasting horizon" not in str(exc):
+        if steps == trained:
             raise
+        log.info("%s (%s) forecasts only its trained %d steps: %s", row.get("key"), row.get("forecaster"), trained, exc)
     return _points(row, trained)
 
 
