@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(MANYMODELS_HOME)/dagster_home
 export PYSPARK_PYTHON := $(PY)
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test ui system-deps venv dagster-home clean validate accuracy
+.PHONY: demo test ui system-deps venv dagster-home clean validate accuracy serve bench-serving
 
 # Real data lies beside the checkout (never copied into it); see docs/accuracy.md.
 OJ_DATA ?= $(CURDIR)/../shared/data/orangeJuice.rda
@@ -25,6 +25,16 @@ ui: venv dagster-home
 
 accuracy: venv
 	$(PY) -m benchmarks.accuracy $(OJ_DATA) $(ACCURACY_ARGS)
+
+# Real-time scoring from the production model set (docs/serving.md); SERVE_ARGS="--host 0.0.0.0 --port 8080".
+# Two glibc heap arenas instead of one per thread keep the RSS near the cache budget.
+serve: venv
+	MALLOC_ARENA_MAX=$${MALLOC_ARENA_MAX:-2} $(PY) -m manymodels_assets.cli serve $(SERVE_ARGS)
+
+# 100,000 models in a production set of their own under $(MANYMODELS_HOME)/bench-serving; prints the figures
+# of docs/serving.md. BENCH_ARGS="--models 10000 --budget-mb 128" sizes it differently.
+bench-serving: venv
+	$(PY) -m benchmarks.serving $(BENCH_ARGS)
 
 validate: venv
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
@@ -42,8 +52,11 @@ $(VENV)/.installed: setup.py pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
-dagster-home:
-	@mkdir -p $(DAGSTER_HOME) && cp -n dagster.yaml $(DAGSTER_HOME)/dagster.yaml 2>/dev/null || true
+dagster-home: $(DAGSTER_HOME)/dagster.yaml
+
+# Refreshed when the repository's dagster.yaml changes.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
 
 clean:
 	rm -rf $(MANYMODELS_HOME)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from manymodels_assets import layout
+from manymodels_assets.dagster_instance import in_process_tags
 from manymodels_assets.jobs import PARTITIONED_JOBS
 from manymodels_assets.partitions import store_item
 from manymodels_assets.sensors import all_store_items
@@ -36,8 +37,8 @@ def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[s
 
 
 def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict) -> None:
-    result = defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, run_config=QUIET,
-                                                          raise_on_error=False)
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, tags={**tags, **in_process_tags()}, run_config=QUIET, raise_on_error=False)
     if not result.success:
         failures = [e.event_specific_data.error.message.strip() for e in result.all_events
                     if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
