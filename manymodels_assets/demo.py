@@ -23,24 +23,24 @@ def run_all(defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[s
     """
     timings = {}
     t = time.perf_counter()
-    _run(defs, instance, "ingest_pipeline", {})
+    run_job(defs, instance, "ingest_pipeline", {})
     timings["ingest_pipeline"] = time.perf_counter() - t
     keys = instance.get_dynamic_partitions(store_item.name)
     log(f"ingest_pipeline: {len(keys)} store-items in {timings['ingest_pipeline']:.0f}s")
     tags = all_store_items(instance)
     for name in PARTITIONED_JOBS:
         t = time.perf_counter()
-        _run(defs, instance, name, tags)
+        run_job(defs, instance, name, tags)
         timings[name] = time.perf_counter() - t
         log(f"{name}: {len(keys)} store-items in one run, {timings[name]:.0f}s")
     return timings
 
 
-def _run(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict) -> None:
+def run_job(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: dict) -> None:
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, tags={**tags, **in_process_tags()}, run_config=QUIET, raise_on_error=False)
     if not result.success:
-        failures = [e.event_specific_data.error.message.strip() for e in result.all_events
+        failures = [_root(e.event_specific_data.error) for e in result.all_events
                     if e.is_step_failure and e.event_specific_data and e.event_specific_data.error]
         raise RuntimeError(f"{job} failed (run {result.run_id}): {failures[0] if failures else 'see `make ui`'}")
 
@@ -79,3 +79,10 @@ def run_demo(stores: int, items: int, days: int, seed: int) -> None:
     run_all(defs, instance)
     print(summary(defs, instance))
     print(f"demo finished in {time.perf_counter() - t0:.0f}s")
+
+
+def _root(error) -> str:
+    """The innermost cause of a step's error: the user's exception, not Dagster's wrapper."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()

@@ -118,24 +118,24 @@ def _describe(first) -> str:
 
 def _read(spark: SparkSession, lake, files: list[tuple[landing.LandingFile, dict]]) -> DataFrame:
     """Every file as text columns (by name) + ``file`` (``<drop>/<name>``) and ``row`` (1-based)."""
-    groups: dict[tuple, list[str]] = defaultdict(list)
-    staged = []
+    # One Spark scan per distinct set of columns: a scan takes one schema for all its files.
+    native: dict[tuple, list[str]] = defaultdict(list)
+    staged: dict[tuple, list[str]] = defaultdict(list)
     for f, types in files:
-        if f.fmt == "csv":
-            staged.append(_stage_csv(lake, f, list(types)))
+        if f.fmt == "csv" or any(t.startswith("timestamp[ns") for t in types.values()):
+            staged[tuple(sorted(types))].append(_stage(lake, f, list(types)))
         else:
-            groups[tuple(sorted(types.items()))].append(_spark_literal(lake.spark_path(f.path)))
-    _prune_staged(lake, files[0][0].feed.name, set(staged))
-    staged = [lake.spark_path(p) for p in staged]
+            native[tuple(sorted(types.items()))].append(_spark_literal(lake.spark_path(f.path)))
+    _prune_staged(lake, files[0][0].feed.name, {p for paths in staged.values() for p in paths})
     parts = []
-    for paths in groups.values():
+    for paths in native.values():
         df = spark.read.parquet(*paths)
         path = F.url_decode(F.regexp_replace("_metadata.file_path", r"\+", "%2B"))  # Hadoop leaves '+' as is
         parts.append(_as_text(df, F.concat_ws("/", F.element_at(F.split(path, "/"), -2),
                                               F.element_at(F.split(path, "/"), -1)),
                               F.col("_metadata.row_index") + 1))
-    if staged:
-        df = spark.read.parquet(*staged)
+    for paths in staged.values():
+        df = spark.read.parquet(*[_spark_literal(lake.spark_path(p)) for p in paths])
         parts.append(_as_text(df, F.col("_file"), F.col("_row")))
     out = parts[0]
     for p in parts[1:]:
@@ -160,9 +160,12 @@ def _spark_literal(path: str) -> str:
     return re.sub(r"([\[\]{}*?\\])", r"\\\1", path)
 
 
-def _stage_csv(lake, f: landing.LandingFile, columns: list[str]) -> str:
-    """The CSV as parquet (every column as text, plus ``_file`` and ``_row``), converted once per file version."""
+def _stage(lake, f: landing.LandingFile, columns: list[str]) -> str:
+    """The file as parquet that Spark reads (every column as text, plus ``_file`` and ``_row``),
+    converted once per file version: CSV, and parquet with nanosecond timestamps (pandas'
+    default, which Spark refuses)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
@@ -172,10 +175,22 @@ def _stage_csv(lake, f: landing.LandingFile, columns: list[str]) -> str:
     if lake.fs.exists(target):
         return target
     with lake.fs.open(f.path, "rb") as fh:
-        table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(encoding="utf-8"),
-                               convert_options=pacsv.ConvertOptions(
-                                   column_types={c: pa.string() for c in columns}, include_columns=columns,
-                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
+        if f.fmt == "csv":
+            table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(encoding="utf-8"),
+                                   convert_options=pacsv.ConvertOptions(
+                                       column_types={c: pa.string() for c in columns}, include_columns=columns,
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False))
+        else:
+            table = pq.read_table(fh, columns=columns)
+
+    def text(column):
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, pa.date32())
+        elif pa.types.is_boolean(column.type):
+            column = pc.cast(column, pa.int8())
+        return pc.cast(column, pa.string())
+
+    table = pa.table({name: text(table[name]) for name in table.column_names})
     table = table.append_column("_file", pa.array([f"{f.drop}/{f.name}"] * table.num_rows, pa.string()))
     table = table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
     tmp = target + ".tmp"
