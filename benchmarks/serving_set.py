@@ -70,7 +70,8 @@ def replicate(templates: list[dict], n: int, model_set: str, stores: int = 400) 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if "model" in table.column_names and table.schema.field("model").type == pa.null():
-        table = table.set_column(table.schema.get_field_index("model"), "model", table.column("model").cast(pa.binary()))
+        at = table.schema.get_field_index("model")
+        table = table.set_column(at, "model", table.column("model").cast(pa.binary()))
     return table
 
 

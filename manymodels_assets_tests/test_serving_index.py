@@ -101,3 +101,15 @@ def test_an_index_of_other_files_is_detected_not_trusted(tmp_path, rows):
     with pytest.raises(IndexMismatch):
         for key in rows["key"]:
             reader.row(key)
+
+
+def test_row_groups_larger_than_a_cold_load_should_read_are_reported(tmp_path, rows, caplog, monkeypatch):
+    import manymodels_assets.serving.index as index_module
+
+    directory = written(tmp_path, rows)
+    with caplog.at_level("WARNING", logger=index_module.__name__):
+        build_index(FS, directory)
+        assert not caplog.records  # 40 kB row groups: fine
+        monkeypatch.setattr(index_module, "STREAM_ABOVE_BYTES", 10_000)
+        build_index(FS, directory)
+    assert "parquet.block.size" in caplog.text

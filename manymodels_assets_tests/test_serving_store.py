@@ -166,3 +166,20 @@ def test_a_model_the_lake_cannot_give_is_unavailable_while_cached_ones_still_ser
     with pytest.raises(LakeUnavailable):
         store.forecast(production, *IDS[1], 7)
     assert store.forecast(production, *IDS[0], 7).points  # cached: no lake read
+
+
+def test_trained_at_comes_from_the_model_set_else_from_the_registry_version(tmp_path, rows):
+    import datetime as dt
+
+    stamped = Deployment(tmp_path / "stamped")
+    when = dt.datetime(2026, 3, 1, 6, 30)
+    stamped.publish("prod-t", [dict(r, trained_at=when) for r in rows])
+    info = store_of(stamped).model_info(store_of(stamped).current(), *IDS[0])
+    assert info["trained_at"] == when.replace(tzinfo=dt.timezone.utc)
+    assert info["metrics"]["mase"] == pytest.approx(rows[0]["mase"]) and info["model_set"] == "ms-a"
+
+    plain = Deployment(tmp_path / "plain")
+    plain.publish("prod-p", [{k: v for k, v in r.items() if k != "trained_at"} for r in rows])
+    store = store_of(plain)
+    registered = store.current().registered_at
+    assert registered is not None and store.model_info(store.current(), *IDS[0])["trained_at"] == registered
