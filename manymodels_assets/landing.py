@@ -150,9 +150,13 @@ def inspect_file(fs, f: LandingFile) -> tuple[dict[str, str] | None, str | None]
 
 
 def _free_name(fs, folder: str, name: str) -> str:
-    """``name`` in ``folder``, or ``name`` stamped with the time when an earlier quarantine holds it."""
+    """``name`` in ``folder``, or ``name`` stamped with the time when an earlier quarantine holds it.
+
+    Only the data file counts: a reason without its file is what a move interrupted by a crash
+    leaves, and the rerun writes the same reason again.
+    """
     target = posixpath.join(folder, name)
-    if not fs.exists(target) and not fs.exists(target + ".reason.txt"):
+    if not fs.exists(target):
         return target
     stem, dot, ext = name.rpartition(".")
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
