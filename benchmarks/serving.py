@@ -62,7 +62,7 @@ def build(work: str, models: int, row_group_mb: int, log) -> tuple[str, dict]:
 def index_figures(directory: str, keys: list[str]) -> dict:
     from fsspec.core import url_to_fs
 
-    from manymodels_assets.serving.index import ModelSetReader, read_index, write_index
+    from manymodels_assets.model_set_index import ModelSetReader, read_index, write_index
 
     fs, _ = url_to_fs(directory)
     t = time.perf_counter()
@@ -165,7 +165,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=int, default=100_000)
     p.add_argument("--budget-mb", type=int, default=256, help="the server's cache budget")
     p.add_argument("--row-group-mb", type=int, default=2,
-                   help="row-group size of the set (serving.index.ROW_GROUP_BYTES; Spark's default: 128)")
+                   help="row-group size of the set (model_set_index.ROW_GROUP_BYTES; Spark's default: 128)")
     p.add_argument("--cold", type=int, default=2000, help="first requests for distinct series")
     p.add_argument("--warm", type=int, default=5000, help="sequential requests for cached series")
     p.add_argument("--clients", type=int, default=32)

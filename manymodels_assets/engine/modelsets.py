@@ -4,12 +4,16 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession
 
 from manymodels_assets import layout
+from manymodels_assets.model_set_index import ROW_GROUP_BYTES, write_index
 
 
 def write_model_set(lake, rows: DataFrame, model_set: str) -> str:
-    """Write a model set under a staging name, then rename it into place: complete or invisible."""
+    """Write a model set and its key index under a staging name, then rename it into place:
+    complete or invisible. Small row groups let a reader load one series' model cheaply."""
     staging = layout.model_set_staging(model_set)
-    rows.repartition("key").sortWithinPartitions("key").write.mode("overwrite").parquet(lake.spark_uri(staging))
+    (rows.repartition("key").sortWithinPartitions("key").write.mode("overwrite")
+         .option("parquet.block.size", ROW_GROUP_BYTES).parquet(lake.spark_uri(staging)))
+    write_index(lake.fs, lake.uri(staging))
     lake.move_into_place(staging, layout.model_set(model_set))
     return lake.uri(layout.model_set(model_set))
 

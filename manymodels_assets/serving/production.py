@@ -16,7 +16,7 @@ from typing import Callable
 
 from manymodels_assets.serving.errors import (LAKE_ERRORS, LakeUnavailable, NoProductionSet, RegistryUnavailable,
                                               ServiceUnavailable)
-from manymodels_assets.serving.index import ModelSetReader, load_index
+from manymodels_assets.model_set_index import ModelSetReader, load_index
 
 log = logging.getLogger(__name__)
 

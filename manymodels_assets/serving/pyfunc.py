@@ -32,7 +32,7 @@ class ModelSetModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from fsspec.core import url_to_fs
 
-        from manymodels_assets.serving.index import ModelSetReader, load_index
+        from manymodels_assets.model_set_index import ModelSetReader, load_index
 
         location = context.artifacts.get("model_set") or context.model_config["model_set_uri"]
         fs, directory = url_to_fs(location)

@@ -25,7 +25,7 @@ from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.forecasting.scoring import forecast_series
 from manymodels_assets.serving.cache import ByteLRU, CacheStats
 from manymodels_assets.serving.errors import LAKE_ERRORS, LakeUnavailable, NoProductionSet, SeriesNotFound
-from manymodels_assets.serving.index import IndexMismatch
+from manymodels_assets.model_set_index import IndexMismatch
 from manymodels_assets.serving.production import ProductionFollower, ProductionSet
 
 # Diagnostics a request never needs: left in the lake, not read, not cached.

@@ -8,7 +8,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from benchmarks.serving_set import fit_templates, replicate, write_set
 from manymodels_assets.forecasting.keys import encode_key
-from manymodels_assets.serving.index import (INDEX_FILE, IndexMismatch, ModelSetReader, build_index, load_index,
+from manymodels_assets.model_set_index import (INDEX_FILE, IndexMismatch, ModelSetReader, build_index, load_index,
                                              read_index, write_index)
 
 FS = LocalFileSystem()
@@ -104,7 +104,7 @@ def test_an_index_of_other_files_is_detected_not_trusted(tmp_path, rows):
 
 
 def test_row_groups_larger_than_a_cold_load_should_read_are_reported(tmp_path, rows, caplog, monkeypatch):
-    import manymodels_assets.serving.index as index_module
+    import manymodels_assets.model_set_index as index_module
 
     directory = written(tmp_path, rows)
     with caplog.at_level("WARNING", logger=index_module.__name__):

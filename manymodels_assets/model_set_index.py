@@ -1,12 +1,13 @@
 """The key index of a model set: which part file, row group and row hold a series' model.
 
 A model set is a folder of parquet part files written by Spark: keys sorted inside each file
-but spread over the files by hash, row groups of up to 128 MB. Finding one series by filtering
+but spread over the files by hash, in row groups of ROW_GROUP_BYTES. Finding one series by filtering
 the set reads every file's key column; with the index it is one dictionary lookup, and loading
 the model reads one row group of one file (see :meth:`ModelSetReader.row`).
 
 The index is ``_index.parquet`` beside the part files (key, file, row_group, row; sorted by
-key). It is built from the parts' footers and ``key`` columns, never from the model bytes.
+key), written with the set (engine.modelsets.write_model_set) or, for a set written before,
+on first use. It is built from the parts' footers and ``key`` columns, never from the model bytes.
 Spark and pyarrow dataset readers skip names starting with ``_``, so the set reads as before.
 Only pyarrow and fsspec here: the pipeline, the service and the pyfunc wrapper share it.
 """
@@ -67,7 +68,7 @@ def build_index(fs, model_set_dir: str) -> pa.Table:
                                        schema=INDEX_SCHEMA))
     if largest > STREAM_ABOVE_BYTES:
         log.warning("model set %s has row groups of up to %d MB: each cold model load reads about half of one; "
-                    "write model sets with parquet.block.size = %d (serving.index.ROW_GROUP_BYTES)",
+                    "write model sets with parquet.block.size = %d (model_set_index.ROW_GROUP_BYTES)",
                     model_set_dir, largest >> 20, ROW_GROUP_BYTES)
     table = pa.concat_tables(pieces) if pieces else INDEX_SCHEMA.empty_table()
     table = table.sort_by("key")
