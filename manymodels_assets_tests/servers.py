@@ -80,3 +80,20 @@ def http_process(argv, port: int, env=None, ready_path: str = "/", timeout: floa
             proc.wait()
         if log_path:
             log.close()
+
+
+@contextlib.contextmanager
+def mlflow_server(folder, port: int | None = None, log_name: str = "mlflow.log"):
+    """An `mlflow server` on 127.0.0.1 with its own sqlite backend and artifact store under
+    ``folder`` (kept, so a restarted server on the same folder sees the same registry).
+    Yields (uri, Popen)."""
+    import sys
+
+    os.makedirs(folder, exist_ok=True)
+    port = port or free_port()
+    argv = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "server", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{folder}/mlflow.db",
+            "--artifacts-destination", f"{folder}/artifacts"]
+    with http_process(argv, port, ready_path="/health", timeout=120,
+                      log_path=os.path.join(folder, log_name)) as proc:
+        yield f"http://127.0.0.1:{port}", proc

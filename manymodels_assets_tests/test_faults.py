@@ -35,11 +35,22 @@ def _env(home) -> dict:
             "MANYMODELS_SPARK_DRIVER_MEMORY": "1g"}
 
 
+def child(home, dagster_home, job: str, *args: str, extra_env: dict | None = None) -> subprocess.Popen:
+    """A run of ``job`` in its own process (see fault_child.py for the fault arguments)."""
+    env = {**os.environ, **_env(home), "DAGSTER_HOME": dagster_home, "PYSPARK_PYTHON": sys.executable,
+           **(extra_env or {})}
+    return subprocess.Popen([sys.executable, "-m", "manymodels_assets_tests.fault_child", job, *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
+    _, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
 def _crash(home, dagster_home, job: str, point: str, after: bool = False) -> None:
-    env = {**os.environ, **_env(home), "DAGSTER_HOME": dagster_home, "PYSPARK_PYTHON": sys.executable}
-    out = subprocess.run([sys.executable, "-m", "manymodels_assets_tests.fault_child", job, point,
-                          "after" if after else ""], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == -9, f"{job} was not killed at {point}: rc={out.returncode}\n{out.stderr[-3000:]}"
+    rc, err = finished(child(home, dagster_home, job, "--at", point, *(["--after"] if after else [])))
+    assert rc == -9, f"{job} was not killed at {point}: rc={rc}\n{err[-3000:]}"
 
 
 def _state(defs, instance) -> dict[str, pd.DataFrame]:
