@@ -186,6 +186,31 @@ def test_retraining_adds_one_version_per_registry_and_moves_the_aliases(pipeline
     assert "27 store-items" in text and f"{27 * 28:,} forecast rows for 27 series" in text
 
 
+def test_promoting_again_without_new_models_registers_nothing(pipeline):
+    defs, instance, _ = pipeline
+    production = defs.resources["production_registry"]
+    live = production.version_by_alias("production").version
+    keys = keys_of(instance)
+    defs.resolve_job_def("promotion_pipeline").execute_in_process(
+        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]})
+    assert production.version_by_alias("production").version == live
+    assert len(production.client.search_model_versions(f"name='{production.model_name}'")) == int(live)
+    md = instance.get_latest_materialization_event(dg.AssetKey("promoted_models")).asset_materialization.metadata
+    assert md["production_version"].value.endswith(f"v{live}")
+
+
+def test_the_summary_command_with_a_warehouse_connection_string_in_the_environment(pipeline):
+    """The connection string is a secret: it is resolved like in a run and never printed."""
+    _, instance, settings = pipeline
+    odbc = f"Driver={{SQLite3}};Database={settings.home}/warehouse/forecasts.db;Pwd=not-to-be-shown"
+    env = {**os.environ, "MANYMODELS_HOME": settings.home, "DAGSTER_HOME": instance.root_directory,
+           "MANYMODELS_WAREHOUSE_ODBC": odbc}
+    out = subprocess.run([sys.executable, "-m", "manymodels_assets.cli", "summary"], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "for 27 series" in out.stdout and "not-to-be-shown" not in out.stdout + out.stderr
+
+
 def test_each_partition_carries_its_own_numbers_and_some_a_plot(pipeline):
     _, instance, _ = pipeline
     records = instance.fetch_materializations(dg.AssetKey("trained_models"), limit=1000).records

@@ -78,3 +78,19 @@ def test_landing_inspection_and_quarantine(tmp_path):
     assert not (drop / "no_units.parquet").exists()
     assert pd.read_parquet(moved).equals(good.drop(columns="units"))
     assert "missing units" in open(moved + ".reason.txt").read()
+
+
+def test_a_second_quarantine_of_the_same_name_keeps_the_first(tmp_path):
+    fs = fsspec.filesystem("file")
+    drop = tmp_path / "landing" / "sales" / "d1"
+    quarantine = str(tmp_path / "landing" / "quarantine")
+    drop.mkdir(parents=True)
+    moved = []
+    for content in (b"first", b"second"):
+        (drop / "x.parquet").write_bytes(content)
+        [f] = landing.list_files(fs, str(tmp_path / "landing"))
+        moved.append(landing.quarantine(fs, quarantine, f, f"reason {content.decode()}"))
+    assert moved[0] != moved[1]
+    assert [open(p, "rb").read() for p in moved] == [b"first", b"second"]
+    assert "reason first" in open(moved[0] + ".reason.txt").read()
+    assert "reason second" in open(moved[1] + ".reason.txt").read()
