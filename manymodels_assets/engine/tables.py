@@ -29,7 +29,8 @@ def stage_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("k
     """
     version = lake.new_version(table, run_id)
     (df.repartition(*partition_by).sortWithinPartitions(*sort_by)
-       .write.mode("errorifexists").parquet(lake.spark_uri(table, version)))
+       # "error" (= errorifexists): the only spelling Spark Connect's client accepts too
+       .write.mode("error").parquet(lake.spark_uri(table, version)))
     return version
 
 
