@@ -20,6 +20,10 @@ def make_home(path, **overrides) -> str:
         config = yaml.safe_load(f)
     for key, value in overrides.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    # The shipped file names the home by $DAGSTER_HOME; a test process holds several homes at once.
+    storage = config.get("event_log_storage", {}).get("config", {})
+    if storage.get("base_dir") == {"env": "DAGSTER_HOME"}:
+        storage["base_dir"] = str(path)
     with open(os.path.join(path, "dagster.yaml"), "w") as f:
         yaml.safe_dump(config, f)
     return str(path)

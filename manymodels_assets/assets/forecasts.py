@@ -38,7 +38,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     scored = update_forecasts(spark.spark_session, lake, keys, model_set, str(production.version), config.horizon,
                               context.run_id)
     sample = scored.sample
-    return dg.MaterializeResult(metadata={
+    return report.result(context, keys, metadata={
         "series_scored": len(scored.steps),
         "rows": int(scored.steps["steps"].sum()),
         "series_without_production_model": len(set(keys) - set(scored.steps["key"])),

@@ -87,7 +87,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         {"per_series_metrics": summary.drop(columns=["candidate_metrics"])})
     report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
-    return dg.MaterializeResult(data_version=dg.DataVersion(model_set), metadata={
+    return report.result(context, keys, data_version=model_set, metadata={
         **report.model_set_metadata(summary, prior, ranking),
         "model_set": model_set,
         "partition_range": partition_range(keys),

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from manymodels_assets import layout
-from manymodels_assets.assets import lineage
+from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.report import table
@@ -80,7 +80,7 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
                                            previous=PREVIOUS)
     context.instance.add_run_tags(context.run_id, {lineage.PRODUCTION_VERSION_TAG: str(production.version)})
 
-    return dg.MaterializeResult(data_version=dg.DataVersion(production_set), metadata={
+    return report.result(context, keys, data_version=production_set, metadata={
         **counts,
         "not_trained": len(untrained),
         "not_in_model_set": len(set(keys) - set(untrained) - set(candidates["key"])),

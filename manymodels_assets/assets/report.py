@@ -13,6 +13,24 @@ from manymodels_assets.engine.training import plot_rows
 from manymodels_assets.forecasting import model_sets, status
 
 
+def result(context: dg.AssetExecutionContext, keys: list[str], metadata: dict,
+           data_version: str | None = None) -> dg.MaterializeResult:
+    """The run's materialization of ``keys``: numbers and text on every partition, tables and
+    plots (Markdown) only on the run's last partition, the one the asset page shows as latest.
+
+    Metadata of a range run is copied into every partition's event: tables and plots on 10,000
+    partitions would write hundreds of megabytes into the event log.
+    """
+    heavy = {k: v for k, v in metadata.items() if isinstance(v, dg.MarkdownMetadataValue)}
+    light = {k: v for k, v in metadata.items() if k not in heavy}
+    if heavy and len(keys) > 1:
+        context.add_asset_metadata(heavy, partition_key=keys[-1])
+        light["run_report"] = dg.MetadataValue.text(f"tables and plots of this run: partition {keys[-1]}")
+    else:
+        light.update(heavy)
+    return dg.MaterializeResult(metadata=light, data_version=dg.DataVersion(data_version) if data_version else None)
+
+
 def table(frame: pd.DataFrame, max_rows: int = 20) -> dg.MetadataValue:
     return dg.MetadataValue.md(frame.head(max_rows).to_markdown(index=False, floatfmt=".3f"))
 

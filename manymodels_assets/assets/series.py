@@ -2,6 +2,7 @@
 import dagster as dg
 
 from manymodels_assets import layout
+from manymodels_assets.assets import report
 from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.raw_sales import raw_sales
 from manymodels_assets.assets.report import table
@@ -43,7 +44,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
         context.log.warning(f"{len(missing)} selected store-items have no sales rows, e.g. {missing[:5]}")
-    return dg.MaterializeResult(metadata={
+    return report.result(context, keys, metadata={
         "series": len(stats),
         "partition_range": partition_range(keys),
         "missing_store_items": len(missing),
