@@ -26,8 +26,10 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.default_run_launcher import DefaultRunLauncher
 from dagster._core.storage.tags import GRPC_INFO_TAG
 
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorageTable  # noqa: F401 (re-export check)
+from dagster_postgres.event_log import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_config, pg_url_from_config
 
 RUN_PROCESS_TAG = "manymodels/run_process"
 """``<host>:<pid>`` of a process that executes a run in-process (see :func:`in_process_tags`)."""
@@ -144,3 +146,26 @@ class BatchedSqliteEventLogStorage(_RangeRunBookkeeping, SqliteEventLogStorage):
                    for row in rows]
             self._store_asset_event_tags(conn, events, ids)
             self._store_asset_event(conn, events[-1], ids[-1])  # the asset's latest event, as postgres does
+
+
+class BatchedPostgresEventLogStorage(_RangeRunBookkeeping, PostgresEventLogStorage):
+    """dagster-postgres' event log (which already writes a batch of materializations in one
+    statement) with one planned event per asset for a range run; `event_batch_size` sets
+    DAGSTER_EVENT_BATCH_SIZE for every process that loads the instance. Use
+    ``postgresql+psycopg2://`` URLs (SQLAlchemy 2.1 with psycopg 3 breaks Dagster's NOTIFY)."""
+
+    def __init__(self, *args, event_batch_size: int = DEFAULT_EVENT_BATCH_SIZE, **kwargs):
+        self._enable_batches(event_batch_size)
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def config_type(cls):
+        return {**pg_config(), "event_batch_size": Field(IntSource, is_required=False,
+                                                         default_value=DEFAULT_EVENT_BATCH_SIZE)}
+
+    @classmethod
+    def from_config_value(cls, inst_data, config_value: Mapping[str, Any]):
+        return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
+                   should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+                   token_provider=get_token_provider_from_config(config_value),
+                   event_batch_size=config_value.get("event_batch_size", DEFAULT_EVENT_BATCH_SIZE))

@@ -5,7 +5,7 @@ import dagster as dg
 
 from manymodels_assets import layout
 from manymodels_assets.assets import lineage, report
-from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys
+from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.promotion import PRODUCTION, promoted_models
 from manymodels_assets.engine.scoring import read_forecasts, update_forecasts
 from manymodels_assets.partitions import store_item
@@ -34,9 +34,10 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     production = production_registry.version(pinned) if pinned else production_registry.version_by_alias(PRODUCTION)
     if production is None:
         raise dg.Failure("no production model set: materialize promoted_models first")
-    model_set = model_set_of(production)
-    scored = update_forecasts(spark.spark_session, lake, keys, model_set, str(production.version), config.horizon,
-                              context.run_id)
+    model_set, timed = model_set_of(production), Stopwatch()
+    with timed("score"):
+        scored = update_forecasts(spark.spark_session, lake, keys, model_set, str(production.version),
+                                  config.horizon, context.run_id)
     sample = scored.sample
     return report.result(context, keys, metadata={
         "series_scored": len(scored.steps),
@@ -51,6 +52,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
                                        "forecaster", "status"]]),
         "version": scored.version,
         "path": dg.MetadataValue.path(lake.uri(layout.FORECASTS, scored.version)),
+        **timed.metadata(),
     })
 
 
@@ -68,17 +70,20 @@ def build_warehouse_asset(dialect: str) -> dg.AssetsDefinition:
         In one transaction the series' old rows are deleted and the new ones inserted: a rerun
         replaces, never duplicates, and a failed load leaves the previous rows.
         """
-        keys = selected_keys(context)
-        frame = read_forecasts(spark.spark_session, lake, keys)
+        keys, timed = selected_keys(context), Stopwatch()
+        with timed("read"):
+            frame = read_forecasts(spark.spark_session, lake, keys)
         if frame is None:
             raise dg.Failure("batch_forecasts has not been materialized yet")
-        inserted = warehouse.replace_forecasts(frame, key_pairs(keys))
+        with timed("load"):
+            inserted = warehouse.replace_forecasts(frame, key_pairs(keys))
         return dg.MaterializeResult(metadata={
             "rows_loaded": inserted,
             "series": int(frame["key"].nunique()),
             "table": warehouse.table,
             "dialect": warehouse.dialect,
             "partition_range": partition_range(keys),
+            **timed.metadata(),
         })
 
     return synapse_predictions

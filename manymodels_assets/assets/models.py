@@ -5,7 +5,7 @@ from typing import Optional
 import dagster as dg
 
 from manymodels_assets.assets import lineage, report
-from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys, stamped_id
+from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.engine.training import train_model_set
 from manymodels_assets.forecasting import model_sets
@@ -64,12 +64,12 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     registered as one version in the training registry. A series whose training fails is
     recorded with status `failed` and its reason; the others are not affected.
     """
-    core = config.to_core()
-    keys = selected_keys(context)
+    core, keys, timed = config.to_core(), selected_keys(context), Stopwatch()
     prior = training_registry.panel_ranking() if core.use_panel_prior else None
     model_set = stamped_id("ms", context.run_id)
     try:
-        trained = train_model_set(spark.spark_session, lake, key_pairs(keys), core, model_set, prior)
+        with timed("train"):
+            trained = train_model_set(spark.spark_session, lake, key_pairs(keys), core, model_set, prior)
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     summary = trained.summary
@@ -82,13 +82,16 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
             "dagster_run_id": context.run_id, **ranking_tag(ranking)}
     params = {**{k: ",".join(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(core).items()},
               "prior": ",".join(prior) if prior else "none"}
-    version = training_registry.record_model_set(
-        model_set, tags, params, model_sets.aggregate_metrics(summary),
-        {"per_series_metrics": summary.drop(columns=["candidate_metrics"])})
-    report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
+    with timed("registry"):
+        version = training_registry.record_model_set(
+            model_set, tags, params, model_sets.aggregate_metrics(summary),
+            {"per_series_metrics": summary.drop(columns=["candidate_metrics"])})
+    with timed("report"):
+        report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
+        metadata = report.model_set_metadata(summary, prior, ranking)
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
     return report.result(context, keys, data_version=model_set, metadata={
-        **report.model_set_metadata(summary, prior, ranking),
+        **metadata, **timed.metadata(),
         "model_set": model_set,
         "partition_range": partition_range(keys),
         "mlflow_run_id": version.run_id,
