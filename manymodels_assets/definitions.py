@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+from dagster_azure.adls2 import ADLS2DefaultAzureCredential, ADLS2Key, ADLS2SASToken
 
 from manymodels_assets.assets.forecasts import batch_forecasts, build_warehouse_asset
 from manymodels_assets.assets.models import trained_models
@@ -25,10 +26,7 @@ def build_resources(settings: Settings) -> dict:
     return {
         "spark": spark_resource(master=settings.spark_master, remote=settings.spark_remote,
                                 driver_memory=settings.spark_driver_memory),
-        "lake": LakeResource(
-            root=settings.lake_root, account_name=settings.lake_account_name,
-            connection_string=dg.EnvVar("MANYMODELS_LAKE_CONNECTION_STRING") if settings.lake_connection_string_set
-            else None),
+        "lake": lake_resource(settings),
         "training_registry": ModelRegistryResource(
             tracking_uri=settings.training_tracking_uri, experiment_name="manymodels-training",
             model_name="manymodels-training",
@@ -40,8 +38,24 @@ def build_resources(settings: Settings) -> dict:
         "warehouse": WarehouseResource(
             connection_string=dg.EnvVar("MANYMODELS_WAREHOUSE_ODBC") if settings.warehouse_odbc_set
             else settings.warehouse_default_odbc,
-            dialect=settings.warehouse_dialect),
+            dialect=settings.warehouse_dialect, copy_credential=settings.warehouse_copy_credential,
+            copy_secret=dg.EnvVar("MANYMODELS_WAREHOUSE_COPY_SECRET") if settings.warehouse_copy_secret_set else None),
     }
+
+
+def lake_resource(settings: Settings) -> LakeResource:
+    """The lake and landing zone; Azure secrets come from the environment by name, never as values."""
+    if settings.lake_account_key_set:
+        credential = ADLS2Key(key=dg.EnvVar("MANYMODELS_LAKE_ACCOUNT_KEY"))
+    elif settings.lake_sas_token_set:
+        credential = ADLS2SASToken(token=dg.EnvVar("MANYMODELS_LAKE_SAS_TOKEN"))
+    else:
+        credential = ADLS2DefaultAzureCredential(kwargs={})
+    return LakeResource(
+        root=settings.lake_root, landing_root=settings.landing_root, account_name=settings.lake_account_name,
+        credential=credential,
+        connection_string=dg.EnvVar("MANYMODELS_LAKE_CONNECTION_STRING") if settings.lake_connection_string_set
+        else None)
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:

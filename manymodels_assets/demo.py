@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from manymodels_assets import layout
 from manymodels_assets.dagster_instance import in_process_tags
 from manymodels_assets.jobs import PARTITIONED_JOBS
 from manymodels_assets.partitions import store_item
@@ -48,33 +47,34 @@ def run_job(defs: dg.Definitions, instance: dg.DagsterInstance, job: str, tags: 
 def generate_landing(stores: int, items: int, days: int, seed: int, start: str = "2023-01-01",
                      landing: str | None = None, fmt: str = "parquet", drop: str | None = None) -> None:
     """Write a synthetic sales drop (and its planned calendar) into the landing zone."""
-    import os
-
+    from manymodels_assets.definitions import lake_resource
     from manymodels_assets.sales_generator import GeneratorConfig, generate
     from manymodels_assets.settings import Settings
 
     cfg = GeneratorConfig(stores=stores, items=items, days=days, seed=seed, start=start)
-    landing = landing or os.path.join(Settings.from_env().lake_root, layout.LANDING)
-    t = time.perf_counter()
-    files = generate(cfg, landing, fmt=fmt, drop=drop)
-    plans = sum(f"/{layout.landing_feed('calendar')}/" in f for f in files)
+    with dg.build_resources({"lake": lake_resource(Settings.from_env())}) as res:
+        fs = None if landing else res.lake.landing_fs
+        landing = landing or res.lake.landing_uri()
+        t = time.perf_counter()
+        files = generate(cfg, landing, fmt=fmt, drop=drop, fs=fs)
+    plans = sum("/calendar/" in f for f in files)
     print(f"wrote {cfg.n_series} series x {cfg.days} days in {len(files) - plans} sales file(s) and a 28-day "
           f"calendar in {plans} calendar file(s) under {landing}/ in {time.perf_counter() - t:.1f}s")
 
 
 def run_demo(stores: int, items: int, days: int, seed: int) -> None:
     """Generate data when the landing zone has none, run every asset over every store-item, print the summary."""
-    import os
-
     from manymodels_assets.definitions import build_definitions
     from manymodels_assets.settings import Settings
     from manymodels_assets.summary import summary
 
     settings = Settings.from_env()
     t0 = time.perf_counter()
-    if not os.path.exists(os.path.join(settings.lake_root, layout.landing_feed("sales"))):
-        generate_landing(stores, items, days, seed)
     defs = build_definitions(settings)
+    with dg.build_resources({"lake": defs.resources["lake"]}) as res:
+        empty = not res.lake.landing_fs.exists(res.lake.landing_uri("sales"))
+    if empty:
+        generate_landing(stores, items, days, seed)
     instance = dg.DagsterInstance.get()
     run_all(defs, instance)
     print(summary(defs, instance))

@@ -150,12 +150,12 @@ def write_drop(frames, landing_dir: str, drop: str, fmt: str = "parquet", fs=Non
 
 
 def generate(cfg: GeneratorConfig, landing_dir: str, fmt: str = "parquet", drop: str | None = None,
-             plan_days: int = 28) -> list[str]:
+             plan_days: int = 28, fs=None) -> list[str]:
     """Generate the whole history as one sales drop in ``landing_dir``, and a calendar drop
     planning the next ``plan_days`` days (0: none); returns the files written."""
     # Default drop name: the day after the last sales date, as if the drop landed then.
     drop = drop or drop_name(dt.datetime.fromisoformat(cfg.start) + dt.timedelta(days=cfg.days))
-    files = write_drop(iter_chunks(cfg), landing_dir, drop, fmt)
+    files = write_drop(iter_chunks(cfg), landing_dir, drop, fmt, fs=fs)
     if plan_days:
-        files += write_drop(iter_plan_chunks(cfg, plan_days), landing_dir, drop, fmt, feed="calendar")
+        files += write_drop(iter_plan_chunks(cfg, plan_days), landing_dir, drop, fmt, fs=fs, feed="calendar")
     return files

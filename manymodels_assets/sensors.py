@@ -35,7 +35,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     (`landing/sales/<drop>/`, `landing/calendar/<drop>/`). The cursor keeps each file's version
     (etag, or modified time and size)."""
     seen = json.loads(context.cursor) if context.cursor else {}
-    current = landing.snapshot(lake.fs, lake.uri(layout.LANDING))
+    current = landing.snapshot(lake.landing_fs, lake.landing_uri())
     changed = sorted(label for label, version in current.items() if seen.get(label) != version)
     context.update_cursor(json.dumps(current, sort_keys=True))
     if not changed:

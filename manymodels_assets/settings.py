@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 PREFIX = "MANYMODELS_"
-SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING", "MANYMODELS_SERVING_API_KEY")
+SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING", "MANYMODELS_SERVING_API_KEY",
+                    "MANYMODELS_WAREHOUSE_COPY_SECRET", "MANYMODELS_LAKE_ACCOUNT_KEY", "MANYMODELS_LAKE_SAS_TOKEN")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ class Settings:
     serving_max_batch: int = 1000
     serving_alias_ttl_seconds: float = 5.0
     serving_api_key_set: bool = False
+    # Synapse COPY INTO: how it reads the staged parquet (managed_identity | sas | account_key | aad)
+    warehouse_copy_credential: str = "managed_identity"
+    warehouse_copy_secret_set: bool = False
+    # the landing zone when it lies elsewhere than <lake>/landing; Azure secrets (only whether set)
+    landing_root: Optional[str] = None
+    lake_account_key_set: bool = False
+    lake_sas_token_set: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -45,7 +53,9 @@ class Settings:
 
         home = os.path.abspath(get("HOME", ".manymodels"))
         odbc = env.get("MANYMODELS_WAREHOUSE_ODBC", "")
-        default_dialect = "postgresql" if "postgres" in odbc.lower() else "sqlite"
+        lowered = odbc.lower()  # the dialect the connection string's driver or server names
+        default_dialect = ("postgresql" if "postgres" in lowered else
+                           "synapse" if any(w in lowered for w in ("sql server", "msodbcsql", "synapse")) else "sqlite")
         return cls(
             home=home,
             lake_root=get("LAKE_ROOT", os.path.join(home, "lake")),
@@ -64,6 +74,11 @@ class Settings:
             serving_max_batch=int(get("SERVING_MAX_BATCH", "1000")),
             serving_alias_ttl_seconds=float(get("SERVING_ALIAS_TTL_SECONDS", "5")),
             serving_api_key_set=bool(env.get("MANYMODELS_SERVING_API_KEY")),
+            warehouse_copy_credential=get("WAREHOUSE_COPY_CREDENTIAL", "managed_identity"),
+            warehouse_copy_secret_set=bool(env.get("MANYMODELS_WAREHOUSE_COPY_SECRET")),
+            landing_root=get("LANDING_ROOT"),
+            lake_account_key_set=bool(env.get("MANYMODELS_LAKE_ACCOUNT_KEY")),
+            lake_sas_token_set=bool(env.get("MANYMODELS_LAKE_SAS_TOKEN")),
         )
 
     def local_folders(self) -> list[str]:

@@ -97,3 +97,146 @@ def mlflow_server(folder, port: int | None = None, log_name: str = "mlflow.log")
     with http_process(argv, port, ready_path="/health", timeout=120,
                       log_path=os.path.join(folder, log_name)) as proc:
         yield f"http://127.0.0.1:{port}", proc
+
+
+def _spark_home() -> str:
+    import pyspark
+
+    return os.path.dirname(pyspark.__file__)
+
+
+def _wait_for_port(port: int, proc_alive, what: str, log_path: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while True:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert proc_alive(), f"{what} exited while starting (log: {log_path})"
+        assert time.time() < deadline, f"{what} did not listen on 127.0.0.1:{port} in {timeout:.0f} s (log: {log_path})"
+        time.sleep(0.3)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def spark_standalone(folder, cores: int = 2, memory: str = "3g"):
+    """A Spark standalone master and one worker from the installed pyspark (the pip package has no
+    start-master.sh), on 127.0.0.1. Yields a dict: master URL, master web UI URL, worker work dir.
+    ``bin/spark-class`` execs java, so each Popen's PID is the JVM's, and both are stopped by it."""
+    import sys
+
+    os.makedirs(folder, exist_ok=True)
+    spark_class = os.path.join(_spark_home(), "bin", "spark-class")
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable),
+           "SPARK_LOG_DIR": str(folder)}
+    port, ui, worker_ui = free_port(), free_port(), free_port()
+    work = os.path.join(folder, "work")
+    procs = []
+    try:
+        master_log = os.path.join(folder, "master.log")
+        with open(master_log, "w") as log:
+            procs.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
+                                           "--port", str(port), "--webui-port", str(ui)],
+                                          env=env, stdout=log, stderr=subprocess.STDOUT))
+        _wait_for_port(port, lambda: procs[0].poll() is None, "Spark master", master_log)
+        worker_log = os.path.join(folder, "worker.log")
+        with open(worker_log, "w") as log:
+            procs.append(subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
+                                           "--cores", str(cores), "--memory", memory, "--webui-port", str(worker_ui),
+                                           "--work-dir", work, f"spark://127.0.0.1:{port}"],
+                                          env=env, stdout=log, stderr=subprocess.STDOUT))
+        _wait_for_port(worker_ui, lambda: procs[1].poll() is None, "Spark worker", worker_log)
+        deadline = time.time() + 60
+        while "Successfully registered with master" not in open(worker_log).read():
+            assert procs[1].poll() is None, f"Spark worker exited (log: {worker_log})"
+            assert time.time() < deadline, f"Spark worker did not register with the master (log: {worker_log})"
+            time.sleep(0.3)
+        yield {"master": f"spark://127.0.0.1:{port}", "ui": f"http://127.0.0.1:{ui}", "work_dir": work,
+               "worker_log": worker_log}
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+@contextlib.contextmanager
+def spark_connect_server(folder, master: str = "local[2]", driver_memory: str = "2g"):
+    """A Spark Connect server from the installed pyspark (``sbin/start-connect-server.sh``) on
+    127.0.0.1; yields its ``sc://`` URL. The script daemonizes and writes the JVM's PID under
+    SPARK_PID_DIR; the server is stopped by that PID."""
+    import sys
+
+    os.makedirs(folder, exist_ok=True)
+    port = free_port()
+    env = {**os.environ, "SPARK_PID_DIR": str(folder), "SPARK_LOG_DIR": str(folder), "SPARK_LOCAL_IP": "127.0.0.1",
+           "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable), "SPARK_IDENT_STRING": "manymodels"}
+    script = os.path.join(_spark_home(), "sbin", "start-connect-server.sh")
+    subprocess.run([script, "--master", master, "--driver-memory", driver_memory,
+                    "--conf", "spark.connect.grpc.binding.address=127.0.0.1",
+                    "--conf", f"spark.connect.grpc.binding.port={port}",
+                    "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+                    "--conf", "spark.ui.enabled=false",
+                    "--conf", "spark.sql.session.timeZone=UTC"], env=env, check=True, capture_output=True)
+    [pid_file] = glob.glob(os.path.join(folder, "*SparkConnectServer*.pid"))
+    pid = int(open(pid_file).read().strip())
+    [log_path] = glob.glob(os.path.join(folder, "*SparkConnectServer*.out")) or [pid_file]
+    try:
+        _wait_for_port(port, lambda: os.path.exists(f"/proc/{pid}"), "Spark Connect server", log_path)
+        yield f"sc://127.0.0.1:{port}", log_path
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
+        deadline = time.time() + 30
+        while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            time.sleep(0.2)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
+
+
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's well-known development key: public (Azurite's docs), accepted by the emulator only.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+@contextlib.contextmanager
+def azurite(folder):
+    """Azurite's blob endpoint (npm `azurite`, installed under .tools/ by `make test`) on a free
+    loopback port, with its data in ``folder``; yields a connection string. Stopped by PID."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    binary = os.path.join(root, ".tools", "node_modules", ".bin", "azurite-blob")
+    assert os.path.exists(binary), "Azurite is not installed: run `make test` (it installs it under .tools/)"
+    port = free_port()
+    proc = subprocess.Popen([binary, "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder),
+                             "--skipApiVersionCheck", "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, "Azurite exited while starting"
+            assert time.time() < deadline, "Azurite did not listen in 60 s"
+            time.sleep(0.2)
+        yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+               f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};")
+    finally:
+        _stop(proc)
+
+
+def spark_session():
+    """The tests' local Spark session (local[2], loopback), shared by every test in the process."""
+    from pyspark.sql import SparkSession
+
+    from manymodels_assets.resources.spark import spark_config
+
+    builder = SparkSession.builder
+    for key, value in spark_config(master="local[2]", driver_memory="2g").items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

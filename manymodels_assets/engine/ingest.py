@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
 from manymodels_assets import landing, layout
-from manymodels_assets.engine.tables import stage_version
+from manymodels_assets.engine.tables import ensure_reachable, stage_version
 
 COLUMNS = {
     "sales": ("store_id", "item_id", "date", "units", "price", "promo", "drop"),
@@ -61,10 +61,11 @@ def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, rules: RowRules, 
     is bad are left in ``result.finish`` for the caller to run after publishing nothing else
     can fail before (Spark reads lazily, so they must stay until the write is done).
     """
-    fs, quarantine_dir = lake.fs, lake.uri(layout.QUARANTINE)
+    ensure_reachable(spark, lake)  # before anything moves
+    fs, quarantine_dir = lake.landing_fs, lake.landing_uri(layout.QUARANTINE_FOLDER)
     result = FeedIngest(feed.name)
     readable: list[tuple[landing.LandingFile, dict]] = []
-    for f in landing.list_files(fs, lake.uri(layout.LANDING), feed):
+    for f in landing.list_files(fs, lake.landing_uri(), feed):
         types, reason = landing.inspect_file(fs, f)
         if reason:
             landing.quarantine(fs, quarantine_dir, f, reason)
@@ -122,7 +123,7 @@ def _read(spark: SparkSession, lake, files: list[tuple[landing.LandingFile, dict
     native: dict[tuple, list[str]] = defaultdict(list)
     staged: dict[tuple, list[str]] = defaultdict(list)
     for f, types in files:
-        if f.fmt == "csv" or any(t.startswith("timestamp[ns") for t in types.values()):
+        if not lake.spark_reads_landing or f.fmt == "csv" or any(t.startswith("timestamp[ns") for t in types.values()):
             staged[tuple(sorted(types))].append(_stage(lake, f, list(types)))
         else:
             native[tuple(sorted(types.items()))].append(_spark_literal(lake.spark_path(f.path)))
@@ -162,19 +163,19 @@ def _spark_literal(path: str) -> str:
 
 def _stage(lake, f: landing.LandingFile, columns: list[str]) -> str:
     """The file as parquet that Spark reads (every column as text, plus ``_file`` and ``_row``),
-    converted once per file version: CSV, and parquet with nanosecond timestamps (pandas'
-    default, which Spark refuses)."""
+    converted once per file version into the lake: CSV, parquet with nanosecond timestamps
+    (pandas' default, which Spark refuses), and any file of a landing zone Spark cannot reach."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    version = landing.file_version(lake.fs, f.path)
+    version = landing.file_version(lake.landing_fs, f.path)
     digest = hashlib.sha256(f"{f.label}\0{version}".encode()).hexdigest()[:24]
     target = lake.uri(layout.RAW_STAGING, f.feed.name, f"{digest}.parquet")
     if lake.fs.exists(target):
         return target
-    with lake.fs.open(f.path, "rb") as fh:
+    with lake.landing_fs.open(f.path, "rb") as fh:
         if f.fmt == "csv":
             table = pacsv.read_csv(fh, read_options=pacsv.ReadOptions(encoding="utf-8"),
                                    convert_options=pacsv.ConvertOptions(

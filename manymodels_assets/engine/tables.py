@@ -9,7 +9,43 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 
+def is_connect(spark: SparkSession) -> bool:
+    """A Spark Connect session (no SparkContext, RDDs or JVM handles on the client)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+class SparkCannotReachLake(RuntimeError):
+    """Spark's runtime has no connector for the lake's storage."""
+
+
+_CONNECTORS = {"abfs": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
+               "abfss": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem",
+               "az": "org.apache.hadoop.fs.azurebfs.SecureAzureBlobFileSystem"}
+_checked: set[tuple[int, str]] = set()
+
+
+def ensure_reachable(spark: SparkSession, lake) -> None:
+    """Fail with one clear sentence, not a Java stack trace, when Spark cannot read the lake."""
+    proto = lake.root.split("://", 1)[0] if not lake.is_local else "file"
+    if proto not in _CONNECTORS or (id(spark), lake.root) in _checked:
+        return
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is not None:  # a classic session (Spark Connect servers are checked where they run)
+        try:
+            jvm.java.lang.Class.forName(_CONNECTORS[proto])
+        except Exception as exc:  # noqa: BLE001 - py4j wraps the ClassNotFoundException
+            if "ClassNotFoundException" not in str(exc):
+                raise
+            raise SparkCannotReachLake(
+                f"Spark cannot read the lake at {lake.root}: this Spark runtime has no hadoop-azure (ABFS) "
+                "connector. Run on a runtime that has it (Databricks, Synapse Spark), add it "
+                "(spark.jars.packages org.apache.hadoop:hadoop-azure), or put the lake on a path Spark "
+                "can read and keep only the landing zone on ADLS (MANYMODELS_LANDING_ROOT).") from None
+    _checked.add((id(spark), lake.root))
+
+
 def read_current(spark: SparkSession, lake, table: str) -> DataFrame | None:
+    ensure_reachable(spark, lake)
     version = lake.current_version(table)
     return spark.read.parquet(lake.spark_uri(table, version)) if version else None
 
@@ -27,6 +63,7 @@ def stage_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("k
 
     Rows of one series land in one file, sorted, so a reader of a few series touches few files.
     """
+    ensure_reachable(spark_of(df), lake)
     version = lake.new_version(table, run_id)
     (df.repartition(*partition_by).sortWithinPartitions(*sort_by)
        # "error" (= errorifexists): the only spelling Spark Connect's client accepts too
@@ -51,3 +88,7 @@ def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, key
         version = stage_version(lake, table, merged, run_id, sort_by=sort_by)
         lake.publish(table, version)
     return version
+
+
+def spark_of(df: DataFrame) -> SparkSession:
+    return df.sparkSession

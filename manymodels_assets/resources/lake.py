@@ -1,61 +1,78 @@
-"""The data lake: a local folder by default, ADLS Gen2 in production."""
+"""The data lake (a local folder by default, ADLS Gen2 in production) and its landing zone."""
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
-import logging
 import os
 import posixpath
-import time
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Optional
 
 import dagster as dg
 import fsspec
-from fsspec.core import url_to_fs
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from manymodels_assets import layout
+from manymodels_assets.resources import lake_io
 
 CURRENT = "_CURRENT"
-log = logging.getLogger(__name__)
 
 
 class LakeResource(dg.ConfigurableResource):
-    """The lake that holds landing drops, the raw table, series, model sets and forecasts.
+    """The lake that holds landing drops, the raw tables, series, model sets and forecasts.
 
-    ``root`` is a local folder or an ADLS Gen2 URL (``abfss://container@account.dfs.core.windows.net/path``).
-    Tables are versioned: each write goes to a new version folder and becomes visible only when
-    the table's ``_CURRENT`` pointer is replaced in one small write, so a crash mid-write leaves
-    the previous version readable.
+    `root` is a local folder or an ADLS Gen2 URL (`abfss://container@account.dfs.core.windows.net/path`);
+    `landing_root`, when set, puts the landing zone (and its quarantine) elsewhere, e.g. on ADLS
+    while Spark's tables stay on a disk or mount it can read. Azure storage is reached through
+    adlfs with dagster-azure's credential options (account key, SAS token, or
+    DefaultAzureCredential when none is given), or a connection string for emulators. Tables are
+    versioned: each write goes to a new version folder and becomes visible only when the
+    table's `_CURRENT` pointer is replaced in one small write, so a crash mid-write leaves the
+    previous version readable.
     """
 
     root: str
+    landing_root: Optional[str] = None
     account_name: Optional[str] = None
-    connection_string: Optional[str] = None  # set from MANYMODELS_LAKE_CONNECTION_STRING, never in code
+    credential: lake_io.Credential = Field(default_factory=lake_io.default_credential, discriminator="credential_type")
+    connection_string: Optional[str] = None  # from MANYMODELS_LAKE_CONNECTION_STRING, never in code
     keep_versions: int = 3
 
     _fs = PrivateAttr(default=None)
+    _landing_fs = PrivateAttr(default=None)
+
+    def _filesystem(self, root: str) -> fsspec.AbstractFileSystem:
+        return lake_io.filesystem(root, self.account_name, self.credential, self.connection_string)
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
         if self._fs is None:
-            options = {}
-            if "://" in self.root and not self.root.startswith("file://"):
-                if self.account_name:
-                    options["account_name"] = self.account_name
-                if self.connection_string:
-                    options["connection_string"] = self.connection_string
-                else:
-                    options["anon"] = False  # DefaultAzureCredential: managed identity, az login, env
-            self._fs, _ = url_to_fs(self.root, **options)
+            self._fs = self._filesystem(self.root)
         return self._fs
+
+    @property
+    def landing_fs(self) -> fsspec.AbstractFileSystem:
+        if self._landing_fs is None:
+            self._landing_fs = self._filesystem(self.landing_root) if self.landing_root else self.fs
+        return self._landing_fs
 
     def uri(self, *parts: str) -> str:
         """Full URL of a path inside the lake."""
         return posixpath.join(self.root.rstrip("/"), *parts)
+
+    def landing_uri(self, *parts: str) -> str:
+        """Full URL of a path inside the landing zone (``quarantine`` is one of its folders)."""
+        base = self.landing_root.rstrip("/") if self.landing_root else self.uri(layout.LANDING)
+        return posixpath.join(base, *parts)
+
+    @property
+    def spark_reads_landing(self) -> bool:
+        """Whether Spark can read landing files where they lie: when they are local, or on the same
+        kind of storage as the lake (which Spark must read anyway). Otherwise ingest copies
+        each file once per version into the lake first."""
+        landing = self.landing_root or self.root
+        return lake_io.is_local(landing) or lake_io.protocol(landing) == lake_io.protocol(self.root)
 
     def spark_uri(self, *parts: str) -> str:
         """The same location as Spark names it (abfss:// stays, local paths become file://)."""
@@ -63,49 +80,34 @@ class LakeResource(dg.ConfigurableResource):
         return u if "://" in u else "file://" + u
 
     def spark_path(self, fs_path: str) -> str:
-        """Spark's name for a path returned by ``self.fs`` (which drops the protocol)."""
-        if "://" not in self.root or self.root.startswith("file://"):
+        """Spark's name for a path returned by ``self.fs`` or ``self.landing_fs`` (which drop the protocol)."""
+        if lake_io.is_local(self.root):
             return "file://" + fs_path
-        protocol, rest = self.root.split("://", 1)
-        if protocol in ("abfs", "abfss", "az"):
+        proto = lake_io.protocol(self.root)
+        if proto in lake_io.AZURE:
             container, _, path = fs_path.partition("/")
-            account = self.account_name or rest.split("@", 1)[-1].split(".", 1)[0]
+            account = self.account_name or lake_io.account_of(self.root)
             return f"abfss://{container}@{account}.dfs.core.windows.net/{path}"
-        return f"{protocol}://{fs_path}"
+        return f"{proto}://{fs_path}"
 
     @property
     def is_local(self) -> bool:
-        return "://" not in self.root or self.root.startswith("file://")
+        return lake_io.is_local(self.root)
 
-    @contextlib.contextmanager
-    def lock(self, name: str, timeout: float = 6 * 3600) -> Iterator[None]:
+    def lock(self, name: str, timeout: float = 6 * 3600) -> AbstractContextManager[None]:
         """Hold the lake-wide lock ``name`` (e.g. a table) while the block runs.
 
         Every process writing through this lake takes turns. On a local lake it is an OS file
-        lock, released by the kernel when its holder dies (even by SIGKILL), so a crash never
-        leaves a table locked.
+        lock, released by the kernel when its holder dies (even by SIGKILL); on Azure storage a
+        blob lease under ``_locks/``, renewed while held and lapsing within 15 s of a crash.
         """
-        if not self.is_local:
-            raise NotImplementedError("lake locks on object storage")
-        folder = os.path.join(self.root.removeprefix("file://"), layout.LOCKS)
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(os.path.join(folder, name.replace("/", "_") + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            started, announced = time.monotonic(), False
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if not announced:
-                        log.warning("waiting for the lake lock %r (another run writes it)", name)
-                        announced = True
-                    if time.monotonic() - started > timeout:
-                        raise TimeoutError(f"lake lock {name!r} still held after {timeout:.0f}s") from None
-                    time.sleep(0.2)
-            yield
-        finally:
-            os.close(fd)  # closing releases the flock
+        lock_name = name.replace("/", "_")
+        if self.is_local:
+            path = os.path.join(self.root.removeprefix("file://"), layout.LOCKS, lock_name + ".lock")
+            return lake_io.file_lock(path, name, timeout)
+        container, _, prefix = lake_io.fs_path(self.root).partition("/")
+        service = lake_io.blob_service(self.root, self.account_name, self.credential, self.connection_string)
+        return lake_io.lease_lock(service, container, posixpath.join(prefix, layout.LOCKS, lock_name), name, timeout)
 
     # versioned tables -------------------------------------------------------------------
     def current_version(self, table: str) -> Optional[str]:
