@@ -13,7 +13,7 @@ from manymodels_assets.assets.raw_sales import raw_sales
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.jobs import ALL_JOBS
 from manymodels_assets.schedules import ALL_SCHEDULES
-from manymodels_assets.sensors import ALL_SENSORS
+from manymodels_assets.sensors import build_sensors
 from manymodels_assets.resources import LakeResource, ModelRegistryResource, WarehouseResource, spark_resource
 from manymodels_assets.settings import Settings
 
@@ -63,7 +63,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     # a JVM per step (8-30 s each).
     assets = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts,
               build_warehouse_asset(settings.warehouse_dialect)]
-    return dg.Definitions(assets=assets, jobs=ALL_JOBS, sensors=ALL_SENSORS, schedules=ALL_SCHEDULES,
+    return dg.Definitions(assets=assets, jobs=ALL_JOBS, sensors=build_sensors(settings.sensor_interval_seconds), schedules=ALL_SCHEDULES,
                           resources=build_resources(settings), executor=dg.in_process_executor)
 
 

@@ -29,8 +29,7 @@ def follow_on_tags(run: dg.DagsterRun, lineage_tag: str) -> dict[str, str]:
     return {k: run.tags[k] for k in (RANGE_START, RANGE_END, lineage_tag) if k in run.tags}
 
 
-@dg.sensor(job=ingest_pipeline, minimum_interval_seconds=60)
-def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+def landing_zone(context: dg.SensorEvaluationContext, lake: LakeResource):
     """Starts `ingest_pipeline` when files are added to or rewritten in the landing zone
     (`landing/sales/<drop>/`, `landing/calendar/<drop>/`). The cursor keeps each file's version
     (etag, or modified time and size)."""
@@ -45,31 +44,38 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     return dg.RunRequest(run_key=run_key, tags={"manymodels/landing_files": str(len(changed))})
 
 
-@dg.asset_sensor(asset_key=dg.AssetKey("raw_sales"), job=training_pipeline)
-def retrain_on_new_sales(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    """After `raw_sales` is materialized, trains every store-item in one range run."""
+def retrain(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    """After `raw_sales` is materialized, trains every store-item in one range run (the run
+    retrains only series whose data changed or whose model is old; see trained_models)."""
     tags = all_store_items(context.instance)
     if tags is None:
         return dg.SkipReason("no store_item partitions yet")
     return dg.RunRequest(run_key=f"train-after-{asset_event.run_id}", tags=tags)
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[training_pipeline],
-                      request_job=promotion_pipeline)
-def promote_after_training(context: dg.RunStatusSensorContext):
+def promote(context: dg.RunStatusSensorContext):
     """After a successful `training_pipeline` run, promotes the same store-items from the model
     set that run trained."""
     return dg.RunRequest(run_key=f"promote-{context.dagster_run.run_id}",
                          tags=follow_on_tags(context.dagster_run, lineage.MODEL_SET_TAG))
 
 
-@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[promotion_pipeline],
-                      request_job=batch_scoring_pipeline)
-def score_after_promotion(context: dg.RunStatusSensorContext):
+def score(context: dg.RunStatusSensorContext):
     """After a successful `promotion_pipeline` run, rescores the same store-items with the
     production version that run registered, and loads the warehouse."""
     return dg.RunRequest(run_key=f"score-{context.dagster_run.run_id}",
                          tags=follow_on_tags(context.dagster_run, lineage.PRODUCTION_VERSION_TAG))
 
 
-ALL_SENSORS = [landing_zone_sensor, retrain_on_new_sales, promote_after_training, score_after_promotion]
+def build_sensors(interval: int = 60) -> list:
+    """The four sensors, evaluated every ``interval`` seconds (MANYMODELS_SENSOR_INTERVAL_SECONDS)."""
+    success = dg.DagsterRunStatus.SUCCESS
+    return [
+        dg.sensor(name="landing_zone_sensor", job=ingest_pipeline, minimum_interval_seconds=interval)(landing_zone),
+        dg.asset_sensor(name="retrain_on_new_sales", asset_key=dg.AssetKey("raw_sales"), job=training_pipeline,
+                        minimum_interval_seconds=interval)(retrain),
+        dg.run_status_sensor(name="promote_after_training", run_status=success, monitored_jobs=[training_pipeline],
+                             request_job=promotion_pipeline, minimum_interval_seconds=interval)(promote),
+        dg.run_status_sensor(name="score_after_promotion", run_status=success, monitored_jobs=[promotion_pipeline],
+                             request_job=batch_scoring_pipeline, minimum_interval_seconds=interval)(score),
+    ]

@@ -44,6 +44,7 @@ class Settings:
     landing_root: Optional[str] = None
     lake_account_key_set: bool = False
     lake_sas_token_set: bool = False
+    sensor_interval_seconds: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -79,6 +80,7 @@ class Settings:
             landing_root=get("LANDING_ROOT"),
             lake_account_key_set=bool(env.get("MANYMODELS_LAKE_ACCOUNT_KEY")),
             lake_sas_token_set=bool(env.get("MANYMODELS_LAKE_SAS_TOKEN")),
+            sensor_interval_seconds=int(get("SENSOR_INTERVAL_SECONDS", "60")),
         )
 
     def local_folders(self) -> list[str]:

@@ -27,8 +27,13 @@ def test_graph_shape_and_jobs(tmp_path):
     assert {k.to_user_string() for k in parents} == {"batch_forecasts"}
     for name in ("ingest_pipeline", "training_pipeline", "promotion_pipeline", "batch_scoring_pipeline"):
         assert defs.resolve_job_def(name)
-    for node in graph.asset_nodes:
-        assert node.description and len(node.description) > 80, node.key
+
+
+def test_the_warehouse_asset_names_the_configured_dialect(tmp_path):
+    for odbc, dialect in (("", "sqlite"), ("Driver={PostgreSQL Unicode};Server=h", "postgresql")):
+        env = {"MANYMODELS_HOME": str(tmp_path), **({"MANYMODELS_WAREHOUSE_ODBC": odbc} if odbc else {})}
+        node = build_definitions(Settings.from_env(env)).resolve_asset_graph().get(dg.AssetKey("synapse_predictions"))
+        assert set(node.kinds) == {"odbc", dialect}
 
 
 def test_settings_switch_targets_from_the_environment(tmp_path):

@@ -9,7 +9,9 @@ import pytest
 from manymodels_assets.definitions import build_definitions
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.schedules import daily_rescoring, daily_retraining
-from manymodels_assets.sensors import RANGE_END, RANGE_START, landing_zone_sensor, retrain_on_new_sales
+from manymodels_assets.sensors import RANGE_END, RANGE_START, build_sensors
+
+landing_zone_sensor, retrain_on_new_sales, _, _ = build_sensors()
 from manymodels_assets.settings import Settings
 
 
@@ -72,8 +74,8 @@ def test_schedules_request_the_whole_range_or_skip(instance):
         assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("A~1", "B~2")
 
 
-def test_definitions_wire_the_follow_on_sensors(tmp_path):
-    defs = build_definitions(Settings.from_env({"MANYMODELS_HOME": str(tmp_path)}))
-    assert {s.name for s in defs.sensors} == {"landing_zone_sensor", "retrain_on_new_sales",
-                                              "promote_after_training", "score_after_promotion"}
-    assert {s.name for s in defs.schedules} == {"daily_retraining", "daily_rescoring"}
+def test_the_sensor_interval_comes_from_the_settings(tmp_path):
+    defs = build_definitions(Settings.from_env({"MANYMODELS_HOME": str(tmp_path),
+                                                "MANYMODELS_SENSOR_INTERVAL_SECONDS": "5"}))
+    assert {s.name: s.minimum_interval_seconds for s in defs.sensors} == {
+        "landing_zone_sensor": 5, "retrain_on_new_sales": 5, "promote_after_training": 5, "score_after_promotion": 5}
