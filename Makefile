@@ -54,9 +54,11 @@ $(VENV)/.installed: setup.py pyproject.toml
 
 dagster-home: $(DAGSTER_HOME)/dagster.yaml
 
-# Refreshed when the repository's dagster.yaml changes.
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+# Refreshed when the repository's dagster.yaml changes. The storage is created (or migrated) once
+# here: a webserver and a daemon started together on a fresh sqlite home race to create it.
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml $(VENV)/.installed
 	@mkdir -p $(DAGSTER_HOME) && cp dagster.yaml $@
+	@$(VENV)/bin/dagster instance migrate >/dev/null
 
 clean:
 	rm -rf $(MANYMODELS_HOME)

@@ -90,9 +90,14 @@ def has_tool(name: str) -> bool:
 
 
 def instance_at(home: str):
-    """The Dagster instance of a DAGSTER_HOME, as the processes started on it see it."""
+    """The Dagster instance of a DAGSTER_HOME, as the processes started on it see it. Opening it
+    creates its sqlite databases, so processes started afterwards never race to create them."""
     from dagster._core.instance.ref import InstanceRef
 
     import dagster as dg
 
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(home))
+    instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(home))
+    instance.get_runs(limit=1)
+    instance.all_instigator_state()
+    instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1)
+    return instance
