@@ -15,7 +15,8 @@ setup(
         "dagster-azure==0.29.27",
         "dagster-mlflow==0.29.27",
         "dagster-postgres==0.29.27",
-        "pyspark==4.3.0",
+        # [connect]: the Spark Connect client (MANYMODELS_SPARK_REMOTE=sc://...)
+        "pyspark[connect]==4.3.0",
         "pandas>=2.2,<3",
         "numpy>=1.26",
         "pyarrow>=15",

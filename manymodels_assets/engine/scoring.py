@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from manymodels_assets import layout
 from manymodels_assets.engine.modelsets import read_model_set
-from manymodels_assets.engine.tables import keys_frame, only_keys, read_current, replace_keys
+from manymodels_assets.engine.tables import is_connect, keys_frame, only_keys, read_current, replace_keys
 from manymodels_assets.forecasting.scoring import FORECAST_ROW
 from manymodels_assets.schemas import FORECASTS
 
@@ -70,8 +70,8 @@ def read_forecasts(spark: SparkSession, lake, keys: list[str]) -> pd.DataFrame |
 
 
 def parallelism(spark: SparkSession) -> int:
-    """Scoring tasks: two per core; Spark Connect sessions do not expose the core count."""
-    try:
-        return max(2, 2 * spark.sparkContext.defaultParallelism)
-    except Exception:  # noqa: BLE001 - Connect raises its own error types for sparkContext
+    """Scoring tasks: two per core. A Spark Connect session has no SparkContext, so the server's core
+    count is out of the client's sight: the shuffle partitions stand in."""
+    if is_connect(spark):
         return int(spark.conf.get("spark.sql.shuffle.partitions", "8"))
+    return max(2, 2 * spark.sparkContext.defaultParallelism)

@@ -20,12 +20,14 @@ def spark_config(master: str = "local[*]", remote: Optional[str] = None, driver_
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.ui.showConsoleProgress": "false",
     }
     if remote:
+        # Over Spark Connect only runtime SQL settings apply; the server's own configuration holds the
+        # rest (master, memory, executor environment: see docs/production.md).
         conf["spark.remote"] = remote
     else:
         conf.update({
+            "spark.ui.showConsoleProgress": "false",
             "spark.master": master,
             "spark.driver.memory": driver_memory,
             "spark.ui.enabled": "false",
