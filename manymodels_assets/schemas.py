@@ -112,3 +112,6 @@ FORECASTS = _table(
 """Forecast rows: the lake's `forecasts` table, and (without `key`) the warehouse's."""
 
 WAREHOUSE_FORECASTS = FORECASTS.without("key")
+
+WAREHOUSE_ACTUALS = SERIES.select("store_id", "item_id", "date", "units", name="actuals")
+"""What sold on the forecast dates: the warehouse's forecast-vs-actual views compare with it."""

@@ -118,7 +118,7 @@ def test_a_crash_in_any_writing_stage_then_a_rerun_converges(tmp_path):
         rerun("batch_scoring_pipeline")
         loaded = _state(defs, instance)["warehouse"]
         _crash(home, dagster_home, "batch_scoring_pipeline",
-               "manymodels_assets.resources.warehouse:WarehouseResource._insert#2")
+               "manymodels_assets.resources.warehouse:WarehouseResource._replace", after=True)
         pd.testing.assert_frame_equal(_state(defs, instance)["warehouse"], loaded)  # the previous rows, all
         rerun("batch_scoring_pipeline")
         got = _state(defs, instance)

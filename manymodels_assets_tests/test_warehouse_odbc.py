@@ -60,15 +60,12 @@ def test_a_crash_mid_load_leaves_the_previous_rows(warehouse, monkeypatch):
     series = [("S1", "I1"), ("S1", "I2")]
     keys = pd.DataFrame(series, columns=["store_id", "item_id"])
     warehouse.replace_forecasts(forecasts(series), keys)
-    original = WarehouseResource._insert
 
-    def crash_after_first_chunk(self, cur, table, columns, rows):
-        if table == self.table:  # the old rows are deleted by now; insert a little, then die
-            original(self, cur, table, columns, rows[:2])
-            raise ConnectionError("connection lost")
-        return original(self, cur, table, columns, rows)
+    def crash_after_the_delete(self, cur, delete, insert):
+        self._run(cur, delete)  # the old rows are deleted (uncommitted) by now: then die
+        raise ConnectionError("connection lost")
 
-    monkeypatch.setattr(WarehouseResource, "_insert", crash_after_first_chunk)
+    monkeypatch.setattr(WarehouseResource, "_replace", crash_after_the_delete)
     with pytest.raises(ConnectionError):
         warehouse.replace_forecasts(forecasts(series, value=9.0), keys)
     got = count(warehouse)

@@ -7,7 +7,7 @@ from manymodels_assets import layout
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.promotion import PRODUCTION, promoted_models
-from manymodels_assets.engine.scoring import read_forecasts, update_forecasts
+from manymodels_assets.engine.scoring import read_actuals, read_forecasts, update_forecasts
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource, model_set_of
@@ -65,18 +65,22 @@ def build_warehouse_asset(dialect: str) -> dg.AssetsDefinition:
                             warehouse: WarehouseResource) -> dg.MaterializeResult:
         """The selected series' forecasts loaded into the warehouse table `forecasts` (one row per
         series and step: store_id, item_id, forecast_date, step, yhat, yhat_lower, yhat_upper,
-        forecaster, status, model_set, production_version, scored_at).
+        forecaster, status, model_set, production_version, scored_at), also kept in
+        `forecasts_history`, and what sold on forecast dates in `forecasts_actuals` (views
+        `forecasts_latest`, `forecasts_vs_actual`, `forecasts_accuracy` for reports).
 
-        In one transaction the series' old rows are deleted and the new ones inserted: a rerun
-        replaces, never duplicates, and a failed load leaves the previous rows.
+        The rows are staged as parquet in the lake, then in one transaction the series' old rows
+        are deleted and the new ones inserted: a rerun replaces, never duplicates, and a failed
+        load leaves the previous rows.
         """
         keys, timed = selected_keys(context), Stopwatch()
         with timed("read"):
             frame = read_forecasts(spark.spark_session, lake, keys)
+            actuals = read_actuals(spark.spark_session, lake, keys, warehouse.actuals_days)
         if frame is None:
             raise dg.Failure("batch_forecasts has not been materialized yet")
         with timed("load"):
-            inserted = warehouse.replace_forecasts(frame, key_pairs(keys))
+            inserted = warehouse.replace_forecasts(frame, key_pairs(keys), actuals, lake=lake, load_id=context.run_id)
         return dg.MaterializeResult(metadata={
             "rows_loaded": inserted,
             "series": int(frame["key"].nunique()),

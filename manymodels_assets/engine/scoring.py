@@ -69,6 +69,18 @@ def read_forecasts(spark: SparkSession, lake, keys: list[str]) -> pd.DataFrame |
     return None if forecasts is None else only_keys(forecasts, keys_frame(spark, keys)).toPandas()
 
 
+def read_actuals(spark: SparkSession, lake, keys: list[str], days: int) -> pd.DataFrame:
+    """What ``keys`` sold over the last ``days`` days of each series (store_id, item_id, date, units):
+    the warehouse keeps the days some forecast was made for, to compare with."""
+    series = read_current(spark, lake, layout.SERIES)
+    if series is None:
+        return pd.DataFrame(columns=["store_id", "item_id", "date", "units"])
+    rows = only_keys(series, keys_frame(spark, keys))
+    last = rows.groupBy("key").agg(F.max("date").alias("_last"))
+    return (rows.join(last, "key").where(F.col("date") > F.date_sub(F.col("_last"), days))
+                .select("store_id", "item_id", "date", "units").toPandas())
+
+
 def parallelism(spark: SparkSession) -> int:
     """Scoring tasks: two per core. A Spark Connect session has no SparkContext, so the server's core
     count is out of the client's sight: the shuffle partitions stand in."""

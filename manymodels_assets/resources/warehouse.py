@@ -1,95 +1,174 @@
-"""The warehouse the forecasts are loaded into, over ODBC (pyodbc)."""
+"""The warehouse the forecasts are loaded into, over ODBC (pyodbc): SQLite, PostgreSQL or a Synapse
+dedicated SQL pool. The SQL is in ``warehouse_sql.py``, the parquet staging in ``warehouse_stage.py``."""
 from __future__ import annotations
 
-from typing import Optional
+import logging
+from typing import Literal, Optional
 
 import dagster as dg
 import pandas as pd
 
-from manymodels_assets.schemas import DIALECTS, WAREHOUSE_FORECASTS
+from manymodels_assets.resources import warehouse_stage
+from manymodels_assets.resources.odbc import odbc_fields, resolve_driver
+from manymodels_assets.resources.warehouse_sql import (COPY_CREDENTIALS, SERIES_COLUMNS, STAGES, Statement,
+                                                       WarehouseSQL, storage_location)
+from manymodels_assets.schemas import WAREHOUSE_FORECASTS, Table
 
+__all__ = ["WarehouseResource", "odbc_fields"]
 COLUMNS = WAREHOUSE_FORECASTS.names
-SERIES_COLUMNS = ("store_id", "item_id")
+log = logging.getLogger(__name__)
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The forecasts warehouse: a SQLite file through the SQLite3 ODBC driver by default.
 
-    `status` says what kind of model made a series' forecast: `ok` (backtested and selected),
-    `cold_start` (too little history) or `fallback` (every candidate failed).
-    ``connection_string`` is a full ODBC connection string; set it through MANYMODELS_WAREHOUSE_ODBC so credentials stay out of code and the UI. A load replaces the
-    rows of the loaded series in one transaction: a rerun never duplicates, a failed load
-    leaves the previous rows in place.
+    ``connection_string`` is a full ODBC connection string; set it through MANYMODELS_WAREHOUSE_ODBC
+    so credentials stay out of code and the UI. A load stages the rows (as parquet in the lake when
+    given one; Synapse needs it: its COPY INTO reads them there), then in one transaction replaces
+    the loaded series' rows of `forecasts`, adds them to `forecasts_history` and loads what sold on
+    forecast dates into `forecasts_actuals`: a rerun never duplicates, a failed load leaves the
+    previous rows, and concurrent loads take turns (see WarehouseSQL.lock). `status` says what kind
+    of model made a series' forecast: `ok`, `cold_start` or `fallback`.
     """
 
     connection_string: str
-    dialect: str = "sqlite"  # sqlite | postgresql
+    dialect: Literal["sqlite", "postgresql", "synapse"] = "sqlite"
     table: str = "forecasts"
     rows_per_insert: int = 80  # SQLite caps bound parameters at 999 per statement (12 columns)
+    distribution: list[str] = ["item_id"]
+    """Synapse: the HASH distribution columns (every row of a series in one distribution); two columns
+    need DW_COMPATIBILITY_LEVEL 50 (multi-column distribution)."""
+    copy_credential: Literal["managed_identity", "sas", "account_key", "aad"] = "managed_identity"
+    """Synapse: how COPY INTO reads the staged parquet from the lake."""
+    copy_secret: Optional[str] = None
+    """Synapse: the SAS token or storage account key of `copy_credential` (from MANYMODELS_WAREHOUSE_COPY_SECRET)."""
+    actuals_days: int = 90
+    """Days of each loaded series' sales offered to `forecasts_actuals` with each load (kept where forecast)."""
+    lake_url: Optional[str] = None
+    """Synapse: the lake root as https URL, when MANYMODELS_LAKE_ROOT is not an abfss:// URL (e.g. a mount)."""
+
+    def sql(self) -> WarehouseSQL:
+        return WarehouseSQL(self.dialect, self.table, tuple(self.distribution))
 
     def connect(self):
         import pyodbc
 
-        return pyodbc.connect(self.connection_string, autocommit=False)
+        return pyodbc.connect(resolve_driver(self.connection_string), autocommit=False)
 
-    def _types(self) -> dict[str, str]:
-        return WAREHOUSE_FORECASTS.sql_types(self.dialect, keys=SERIES_COLUMNS)
+    # tables -----------------------------------------------------------------------------
+    def ensure_tables(self, conn) -> None:
+        """Create what is missing (tables, Synapse's lock table, views); add columns an earlier release lacked."""
+        sql, cur = self.sql(), conn.cursor()
+        for name, schema in sql.targets().items():
+            if not self._exists(cur, name, "TABLE"):
+                self._create(conn, name, "TABLE", sql.create_table(name, schema))
+                continue
+            have = {row.column_name.lower() for row in cur.columns(table=name)}
+            for column, typ in sql.types(schema).items():
+                if column not in have:
+                    self._run(cur, sql.add_column(name, column, typ))
+        if sql.create_lock_table() and not self._exists(cur, sql.lock_table, "TABLE"):
+            self._create(conn, sql.lock_table, "TABLE", sql.create_lock_table())
+        for statement, name in zip(sql.create_views(), sql.views.values()):
+            if not self._exists(cur, name, "VIEW"):
+                self._create(conn, name, "VIEW", [statement])
+        conn.commit()
 
-    def _ddl(self, name: str, temporary: bool = False) -> str:
-        cols = ", ".join(f"{c} {t}" for c, t in self._types().items())
-        return f"CREATE {'TEMPORARY ' if temporary else ''}TABLE {name} ({cols})"
+    @staticmethod
+    def _exists(cur, name: str, kind: str) -> bool:
+        return cur.tables(table=name, tableType=kind).fetchone() is not None
 
-    def ensure_table(self, cursor) -> None:
-        exists = cursor.tables(table=self.table, tableType="TABLE").fetchone() is not None
-        if not exists:
-            cursor.execute(self._ddl(self.table))
-            cursor.execute(f"CREATE INDEX ix_{self.table}_series ON {self.table} (store_id, item_id)")
-            return
-        have = {row.column_name.lower() for row in cursor.columns(table=self.table)}
-        for name, typ in self._types().items():
-            if name not in have:  # a table made by an earlier release
-                cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN {name} {typ}")
+    def _create(self, conn, name: str, kind: str, statements: list[Statement]) -> None:
+        import pyodbc
 
-    def replace_forecasts(self, forecasts: pd.DataFrame, series: pd.DataFrame) -> int:
-        """Replace all rows of the series in ``series`` (store_id, item_id) with ``forecasts``.
+        try:
+            for statement in statements:
+                self._run(conn.cursor(), statement)
+            conn.commit()
+        except pyodbc.Error:
+            conn.rollback()
+            if not self._exists(conn.cursor(), name, kind):
+                raise
+            # another load created it between our check and our CREATE: use theirs
 
-        Returns the rows inserted.
+    # the load ---------------------------------------------------------------------------
+    def replace_forecasts(self, forecasts: pd.DataFrame, series: pd.DataFrame, actuals: Optional[pd.DataFrame] = None,
+                          lake=None, load_id: str = "") -> int:
+        """Replace all rows of the series in ``series`` (store_id, item_id) with ``forecasts``, add them
+        to the history, and load ``actuals`` (store_id, item_id, date, units) for dates that were
+        forecast. With ``lake``, the rows are staged there as parquet first. Returns the forecast rows.
         """
-        if self.dialect not in ("sqlite", "postgresql"):
-            raise ValueError(f"dialect {self.dialect!r} not supported for loading yet; known: {DIALECTS}")
-        rows = _rows(forecasts)
-        stage = f"{self.table}_stage_keys"
+        if self.dialect == "synapse" and lake is None:
+            raise ValueError("Synapse loads with COPY INTO from parquet staged in the lake: pass the lake")
+        frames = {"keys": series[list(SERIES_COLUMNS)].drop_duplicates(), "rows": forecasts,
+                  "actuals": actuals if actuals is not None else pd.DataFrame(columns=STAGES["actuals"].names)}
+        load, staged = None, None
+        if lake is not None:
+            load = warehouse_stage.new_load_id(load_id)
+            warehouse_stage.prune(lake)
+            staged = warehouse_stage.stage(lake, load, frames)
+        sql = self.sql()
         conn = self.connect()
         try:
+            self.ensure_tables(conn)
             cur = conn.cursor()
-            self.ensure_table(cur)
-            key_type = self._types()["store_id"]
-            cur.execute(f"CREATE TEMPORARY TABLE {stage} (store_id {key_type}, item_id {key_type})")
-            self._insert(cur, stage, ("store_id", "item_id"),
-                         list(series[["store_id", "item_id"]].itertuples(index=False, name=None)))
-            cur.execute(f"DELETE FROM {self.table} WHERE EXISTS (SELECT 1 FROM {stage} s "
-                        f"WHERE s.store_id = {self.table}.store_id AND s.item_id = {self.table}.item_id)")
-            self._insert(cur, self.table, COLUMNS, rows)
-            cur.execute(f"DROP TABLE {stage}")
+            for statement in sql.drop_stages() + sql.create_stages():
+                self._run(cur, statement)
+            self._fill_stages(cur, sql, frames, staged, lake)
+            conn.commit()
+            lock = sql.lock()
+            if lock is not None:
+                self._run(cur, lock)
+            for delete, insert in sql.replacements():
+                self._replace(cur, delete, insert)
+            conn.commit()
+            log.debug("warehouse %s: commit", self.dialect)
+            for statement in sql.drop_stages():
+                self._run(cur, statement)
             conn.commit()
         except Exception:
             conn.rollback()
+            log.debug("warehouse %s: rollback", self.dialect)
             raise
         finally:
-            conn.close()
-        return len(rows)
+            conn.close()  # the session's staging tables go with it
+            if staged:
+                warehouse_stage.remove(lake, load)
+        return len(forecasts)
 
-    def _insert(self, cur, table: str, columns, rows) -> None:
+    def _fill_stages(self, cur, sql: WarehouseSQL, frames: dict, staged: Optional[dict], lake) -> None:
+        if self.dialect == "synapse":
+            _, endpoint, _ = COPY_CREDENTIALS[self.copy_credential]
+            for kind, path in staged.items():
+                if self.lake_url:  # the same file as Synapse reaches it
+                    path = self.lake_url.rstrip("/") + "/" + path[len(lake.uri()):].lstrip("/")
+                url = storage_location(path, endpoint, lake.account_name)
+                self._run(cur, sql.copy_into(kind, [url], self.copy_credential, self.copy_secret))
+            return
+        for kind, schema in STAGES.items():
+            # the staged parquet when there is one: the same files Synapse would read
+            frame = warehouse_stage.read(lake, staged[kind]) if staged else frames[kind]
+            self._insert(cur, sql, kind, _rows(frame, schema))
+
+    def _replace(self, cur, delete: Statement, insert: Statement) -> None:
+        self._run(cur, delete)
+        self._run(cur, insert)
+
+    def _run(self, cur, statement: Statement) -> None:
+        log.debug("warehouse %s: %s: %s", self.dialect, statement.step, statement)  # str() hides secrets
+        cur.execute(statement.text())
+
+    def _insert(self, cur, sql: WarehouseSQL, kind: str, rows: list[tuple]) -> None:
         # Multi-row INSERT: the SQLite ODBC driver crashes with fast_executemany, and row-at-a-time
         # is 10x slower over psqlODBC.
-        width = len(columns)
+        width = len(STAGES[kind].names)
         chunk = max(1, min(self.rows_per_insert, 990 // width))
+        log.debug("warehouse %s: stage %s: %d rows", self.dialect, kind, len(rows))
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            values = ", ".join(["(" + ", ".join("?" * width) + ")"] * len(part))
-            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}",
-                        [v for row in part for v in row])
+            cur.execute(sql.insert_values(kind, len(part)), [v for row in part for v in row])
 
+    # reading ----------------------------------------------------------------------------
     def describe(self) -> str:
         """Where the warehouse is, for people: driver, server, port and database, never credentials."""
         shown = {k: v for k, v in odbc_fields(self.connection_string).items()
@@ -107,39 +186,20 @@ class WarehouseResource(dg.ConfigurableResource):
             conn.close()
 
 
-def odbc_fields(connection_string: str) -> dict[str, str]:
-    """key -> value of an ODBC connection string; a value in braces may contain ';'."""
-    fields, i, s = {}, 0, connection_string
-    while i < len(s):
-        eq = s.find("=", i)
-        if eq < 0:
-            break
-        key = s[i:eq].strip()
-        if s[eq + 1:eq + 2] == "{":
-            end = s.find("}", eq + 2)
-            end = len(s) if end < 0 else end
-            value, i = s[eq + 2:end], s.find(";", end) + 1 or len(s)
-        else:
-            end = s.find(";", eq + 1)
-            end = len(s) if end < 0 else end
-            value, i = s[eq + 1:end], end + 1
-        if key:
-            fields[key] = value.strip()
-    return fields
+def _rows(frame: pd.DataFrame, schema: Table) -> list[tuple]:
+    """Rows in ``schema``'s column order as the ODBC drivers take them, converted column by column."""
+    def timestamp(c):
+        t = pd.to_datetime(c)
+        t = (t.dt.tz_localize(None) if t.dt.tz is not None else t).dt.floor("s")
+        return t.to_numpy().astype("datetime64[us]").tolist()
 
-
-def _rows(forecasts: pd.DataFrame) -> list[tuple]:
-    """Rows in COLUMNS order as the ODBC drivers take them, converted column by column."""
-    f = forecasts
-    scored = pd.to_datetime(f["scored_at"])
-    scored = (scored.dt.tz_localize(None) if scored.dt.tz is not None else scored).dt.floor("s")
     convert = {
-        "forecast_date": lambda c: pd.to_datetime(c).dt.date.tolist(),
-        "step": lambda c: c.astype(int).tolist(),
-        "yhat": lambda c: c.astype(float).tolist(),
-        "yhat_lower": lambda c: c.astype(float).tolist(),
-        "yhat_upper": lambda c: c.astype(float).tolist(),
-        "scored_at": lambda c: scored.to_numpy().astype("datetime64[us]").tolist(),
+        "date": lambda c: pd.to_datetime(c).dt.date.tolist(),
+        "int": lambda c: c.astype(int).tolist(),
+        "double": lambda c: c.astype(float).tolist(),
+        "timestamp": timestamp,
     }
     text = lambda c: c.astype(object).where(c.notna(), None).tolist()  # noqa: E731
-    return list(zip(*(convert.get(name, text)(f[name]) for name in COLUMNS)))
+    if frame.empty:
+        return []
+    return list(zip(*(convert.get(col.type, text)(frame[col.name]) for col in schema.columns)))
