@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(MANYMODELS_HOME)/dagster_home
 export PYSPARK_PYTHON := $(PY)
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: demo test ui system-deps venv dagster-home clean validate accuracy serve bench-serving
+.PHONY: demo test ui system-deps venv dagster-home clean validate accuracy serve bench-serving bench
 
 # Real data lies beside the checkout (never copied into it); see docs/accuracy.md.
 OJ_DATA ?= $(CURDIR)/../shared/data/orangeJuice.rda
@@ -35,6 +35,12 @@ serve: venv
 # of docs/serving.md. BENCH_ARGS="--models 10000 --budget-mb 128" sizes it differently.
 bench-serving: venv
 	$(PY) -m benchmarks.serving $(BENCH_ARGS)
+
+# The pipeline benchmark of issue 11 (docs/benchmarks.md): BENCH=quick (1,000 series x 4,000 days: both
+# Dagster instances, MLflow server, side by side) or BENCH=full (10,000 x 4,000); BENCH_ARGS="--write-docs".
+BENCH ?= quick
+bench: system-deps venv
+	$(PY) -m benchmarks.bench --size $(BENCH) $(BENCH_ARGS)
 
 validate: venv
 	$(VENV)/bin/dagster definitions validate -w workspace.yaml
