@@ -139,7 +139,8 @@ class WarehouseSQL:
         cols = ", ".join(f"f.{c}" for c in WAREHOUSE_FORECASTS.names)
         return [
             Statement(f"view {v['latest']}", f"CREATE VIEW {v['latest']} AS SELECT {cols} FROM {t} f JOIN "
-                      f"(SELECT store_id, item_id, MAX(scored_at) AS last_scored FROM {t} GROUP BY store_id, item_id) m "
+                      "(SELECT store_id, item_id, MAX(scored_at) AS last_scored "
+                      f"FROM {t} GROUP BY store_id, item_id) m "
                       "ON m.store_id = f.store_id AND m.item_id = f.item_id AND m.last_scored = f.scored_at"),
             Statement(f"view {v['vs_actual']}", f"CREATE VIEW {v['vs_actual']} AS SELECT h.store_id, h.item_id, "
                       "h.forecast_date, h.step, h.yhat, h.yhat_lower, h.yhat_upper, h.forecaster, h.status, "
@@ -197,7 +198,8 @@ class WarehouseSQL:
             clause = f"IDENTITY = '{identity}'" + (f", SECRET = {_SECRET}" if needs_secret else "")
             options.append(f"CREDENTIAL = ({clause})")
         sources = ", ".join(_literal(f) for f in files)
-        return Statement(f"copy {kind}", f"COPY INTO {self.stage_name(kind)} FROM {sources} WITH ({', '.join(options)})",
+        return Statement(f"copy {kind}",
+                         f"COPY INTO {self.stage_name(kind)} FROM {sources} WITH ({', '.join(options)})",
                          secret=secret.lstrip("?") if needs_secret else None)
 
     def insert_values(self, kind: str, rows: int) -> str:
