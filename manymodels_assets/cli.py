@@ -4,6 +4,7 @@
     manymodels demo                                           # demo.run_demo: generate, run all, summary
     manymodels summary                                        # summary.summary
     manymodels serve --host 127.0.0.1 --port 8000             # serving.server.run
+    manymodels rollback [--to VERSION]                        # rollback.rollback_from_settings
 """
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ def cmd_serve(args) -> None:
     run(host=args.host, port=args.port)
 
 
+def cmd_rollback(args) -> None:
+    from manymodels_assets.rollback import rollback_from_settings
+
+    try:
+        print(rollback_from_settings(args.to))
+    except LookupError as exc:  # nothing to roll back to: say so, change nothing
+        sys.exit(f"manymodels rollback: {exc}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="manymodels")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -56,8 +66,11 @@ def main(argv=None) -> None:
     s = sub.add_parser("serve", help="real-time forecasts from the production model set (FastAPI + uvicorn)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
+    r = sub.add_parser("rollback", help="point the production alias back at the previous production model set")
+    r.add_argument("--to", default=None, help="a production registry version (default: the one alias `previous` names)")
     args = parser.parse_args(argv)
-    {"generate": cmd_generate, "demo": cmd_demo, "summary": cmd_summary, "serve": cmd_serve}[args.command](args)
+    {"generate": cmd_generate, "demo": cmd_demo, "summary": cmd_summary, "serve": cmd_serve,
+     "rollback": cmd_rollback}[args.command](args)
 
 
 if __name__ == "__main__":
