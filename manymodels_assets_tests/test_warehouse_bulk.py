@@ -17,6 +17,8 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 from manymodels_assets.resources.warehouse_sql import WarehouseSQL
 from manymodels_assets_tests.servers import postgres_server
 
+pytestmark = pytest.mark.integration
+
 D0 = dt.date(2025, 3, 1)
 SERIES = [("S1", "I1"), ("S1", "I2")]
 
