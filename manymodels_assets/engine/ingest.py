@@ -76,10 +76,12 @@ def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, rules: RowRules, 
     if not readable:
         return result
     rows = checked(_read(spark, lake, readable), feed.name, rules)
-    per_file = {r["file"]: r for r in rows.groupBy("file").agg(
-        F.count(F.lit(1)).alias("n"), F.sum(F.col("problem").isNotNull().cast("int")).alias("bad"),
-        F.min_by(F.struct("row", "problem", *[f"{c}_text" for c in _TEXT]),
-                 F.when(F.col("problem").isNotNull(), F.col("row"))).alias("first")).collect()}
+    per_file = {r["file"]: r.asDict() for r in rows.groupBy("file").agg(
+        F.count(F.lit(1)).alias("n"), F.sum(F.col("problem").isNotNull().cast("int")).alias("bad")).collect()}
+    bad = rows.where(F.col("problem").isNotNull())  # few rows: the text of the values is made for these only
+    for r in bad.groupBy("file").agg(F.min_by(F.struct("row", "problem", *[f"{c}_text" for c in _TEXT]),
+                                              F.col("row")).alias("first")).collect():
+        per_file[r["file"]]["first"] = r["first"]
     by_label = {f"{f.drop}/{f.name}": f for f, _ in readable}
     all_bad = [name for name, r in per_file.items() if r["bad"] == r["n"]]
     observed = Observation(f"ingest_{feed.name}")
@@ -102,7 +104,7 @@ def ingest_feed(spark: SparkSession, lake, feed: landing.Feed, rules: RowRules, 
                 result.quarantined.append((f.label, summary))
                 result.finish.append(lambda f=f, s=summary: landing.quarantine(fs, quarantine_dir, f, s))
             else:
-                bad_rows = (rows.where((F.col("file") == name) & F.col("problem").isNotNull())
+                bad_rows = (bad.where(F.col("file") == name)
                             .select("row", *[F.col(f"{c}_text").alias(c) for c in _TEXT], "problem")
                             .orderBy("row").limit(REJECTED_ROWS_KEPT).toPandas())
                 landing.reject_rows(fs, quarantine_dir, f, landing.file_version(fs, f.path), bad_rows, summary)
@@ -145,15 +147,34 @@ def _read(spark: SparkSession, lake, files: list[tuple[landing.LandingFile, dict
 
 
 def _as_text(df: DataFrame, file: Column, row: Column) -> DataFrame:
+    """The columns of one scan as typed values (``store_id``, ``units``, ...), the values as they
+    arrived (``<column>_text``, made only for rows someone reads: the rejected ones) and whether
+    each was given (``<column>_given``). Native numbers and dates are cast, not parsed from text."""
     types = dict(df.dtypes)
-
-    def text(c: str) -> Column:
+    out = []
+    for c, typ in (("store_id", "string"), ("item_id", "string"), ("date", "date"), ("units", "double"),
+                   ("price", "double"), ("promo", "int")):
         if c not in types:
-            return F.lit(None).cast("string")
-        # a boolean promotion flag reads as 0/1, like an integer one
-        return (F.col(f"`{c}`").cast("int") if types[c] == "boolean" else F.col(f"`{c}`")).cast("string")
-
-    return df.select(*[text(c).alias(f"{c}_text") for c in _TEXT], file.alias("file"), row.cast("long").alias("row"))
+            out += [F.lit(None).cast(typ).alias(c), F.lit(None).cast("string").alias(f"{c}_text"),
+                    F.lit(False).alias(f"{c}_given")]
+            continue
+        raw = F.col(f"`{c}`")
+        if types[c] == "boolean":  # a boolean promotion flag reads as 0/1, like an integer one
+            raw = raw.cast("int")
+        text = raw.cast("string")
+        is_text = types[c] == "string"
+        if typ == "string":
+            value = F.trim(text)
+        elif typ == "date" and is_text:
+            value = F.coalesce(F.expr(f"try_cast(trim(`{c}`) as date)"),
+                               F.expr(f"to_date(try_cast(trim(`{c}`) as timestamp))"))
+        elif is_text:
+            value = F.expr(f"try_cast(trim(`{c}`) as {typ})")
+        else:
+            value = raw.cast(typ)
+        given = (raw.isNotNull() & (F.trim(raw) != "")) if is_text else raw.isNotNull()
+        out += [value.alias(c), text.alias(f"{c}_text"), given.alias(f"{c}_given")]
+    return df.select(*out, file.alias("file"), row.cast("long").alias("row"))
 
 
 def _spark_literal(path: str) -> str:
@@ -212,24 +233,10 @@ def _prune_staged(lake, feed: str, keep: set[str]) -> None:
                 lake.fs.rm(path)
 
 
-def checked(text: DataFrame, feed: str, rules: RowRules) -> DataFrame:
-    """Typed columns (store_id, item_id, date, units, price, promo, drop), the text as it arrived,
-    and ``problem``: the first check the row fails, or null."""
-    def number(name: str):
-        return F.expr(f"try_cast(trim({name}_text) as double)")
-
-    typed = text.select(
-        "*",
-        F.trim(F.col("store_id_text")).alias("store_id"),
-        F.trim(F.col("item_id_text")).alias("item_id"),
-        F.coalesce(F.expr("try_cast(trim(date_text) as date)"),
-                   F.expr("to_date(try_cast(trim(date_text) as timestamp))")).alias("date"),
-        number("units").alias("units"),
-        number("price").alias("price"),
-        F.expr("try_cast(trim(promo_text) as int)").alias("promo"),
-        F.element_at(F.split("file", "/"), 1).alias("drop"),
-    )
-    return typed.withColumn("problem", _problem(feed, rules))
+def checked(rows: DataFrame, feed: str, rules: RowRules) -> DataFrame:
+    """The rows with their ``drop`` and ``problem``: the first check the row fails, or null."""
+    return (rows.withColumn("drop", F.element_at(F.split("file", "/"), 1))
+                .withColumn("problem", _problem(feed, rules)))
 
 
 def _finite(c: Column) -> Column:
@@ -238,7 +245,7 @@ def _finite(c: Column) -> Column:
 
 def _problem(feed: str, rules: RowRules) -> Column:
     def given(name):
-        return F.col(f"{name}_text").isNotNull() & (F.trim(F.col(f"{name}_text")) != "")
+        return F.col(f"{name}_given")
 
     units, price, promo = F.col("units"), F.col("price"), F.col("promo")
     checks = [
@@ -273,18 +280,21 @@ def latest_drop_wins(df: DataFrame, feed: str = "sales") -> DataFrame:
 
     Inside one file the same store, item and date given twice with different values is
     resolved deterministically (the larger units, then price, then promo) and flagged
-    ``_conflict``; an exact repeat is a plain duplicate.
+    ``_conflict``; an exact repeat is a plain duplicate. The window is partitioned by store and
+    item only (rows of a date are adjacent in its order), so the one shuffle it needs is the
+    one the raw table is written with.
     """
     value = ["units", "price", "promo"] if feed == "sales" else ["price", "promo"]
-    order = [F.col("drop").desc(), F.col("file").desc(), *[F.col(c).desc_nulls_last() for c in value]]
-    w = Window.partitionBy("store_id", "item_id", "date").orderBy(*order)
-    same_file = F.lead("file").over(w) == F.col("file")
+    order = [F.col("date"), F.col("drop").desc(), F.col("file").desc(), *[F.col(c).desc_nulls_last() for c in value]]
+    w = Window.partitionBy("store_id", "item_id").orderBy(*order)
+    first_of_date = F.coalesce(F.lag("date").over(w) != F.col("date"), F.lit(True))
+    same_file_next = (F.lead("date").over(w) == F.col("date")) & (F.lead("file").over(w) == F.col("file"))
     differs = F.lit(False)
     for c in value:
         differs = differs | ~F.lead(c).over(w).eqNullSafe(F.col(c))
-    return (df.withColumn("_rank", F.row_number().over(w))
-              .withColumn("_conflict", F.coalesce(same_file & differs, F.lit(False)))
-              .where("_rank = 1"))
+    return (df.withColumn("_first", first_of_date)
+              .withColumn("_conflict", F.coalesce(same_file_next & differs, F.lit(False)))
+              .where("_first"))
 
 
 def table_stats(spark: SparkSession, lake, table: str, version: str) -> dict:

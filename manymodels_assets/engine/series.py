@@ -9,14 +9,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from manymodels_assets import layout
+from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
 from manymodels_assets.forecasting.frequency import infer_freq, normalize_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
 
-def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero") -> DataFrame:
-    """One regular, gap-filled series per (store_id, item_id), ending at ``end``."""
+def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero", n_series: int = 1) -> DataFrame:
+    """One regular, gap-filled series per (store_id, item_id), ending at ``end`` (about ``n_series`` of them)."""
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.series import data_version, regularize
@@ -31,7 +32,7 @@ def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero") ->
         out["data_version"] = data_version(out["units"].to_numpy(), out["date"])
         return out[SERIES.names]
 
-    return raw.groupBy("store_id", "item_id").applyInPandas(one, SERIES.spark_ddl())
+    return apply_per_group(raw, ["store_id", "item_id"], one, SERIES.spark_ddl(), n_series)
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,8 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
     freq = infer_freq(raw.select("date").distinct().toPandas()["date"]) if freq == "auto" else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
-    version = replace_keys(spark, lake, layout.SERIES, build_series(selected, freq, end, fill), keys, run_id,
-                           sort_by=("key", "date"))
+    built = build_series(selected, freq, end, fill, n_series=len(pairs))
+    version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"))
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
     return SeriesUpdate(version, freq, end, stats)
 
