@@ -22,6 +22,8 @@ setup(
         "pyarrow>=15",
         "sktime==1.2.0",
         "statsforecast>=2.0",
+        # the pooled (global) candidate: one gradient-boosted model per group of series
+        "lightgbm>=4.5,<5",
         "statsmodels>=0.14",
         "mlflow>=3.17,<3.18",
         "pyodbc>=5.5,<5.6",

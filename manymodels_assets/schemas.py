@@ -76,7 +76,7 @@ SERIES = _table(
 MODEL_SET = _table(
     "model_set",
     ("key", "string"), ("store_id", "string"), ("item_id", "string"),
-    ("status", "string", "ok | cold_start | fallback | failed (see forecasting.status)"),
+    ("status", "string", "ok | cold_start | fallback | inactive | failed (see forecasting.status)"),
     ("forecaster", "string"),
     ("params", "string", "the fitted forecaster's parameters, JSON"),
     ("n_obs", "int"), ("n_folds", "int"), ("first_date", "date"), ("last_date", "date"), ("freq", "string"),
@@ -86,6 +86,8 @@ MODEL_SET = _table(
     ("interval_level", "double"), ("interval_scale", "string"), ("interval_halfwidth", "double"),
     ("interval_width", "double"), ("interval_coverage", "double"),
     ("candidate_metrics", "string", "every candidate's backtest metrics (or why it was skipped), JSON"),
+    ("candidate_backtests", "string", "every candidate's backtest forecasts, JSON, for a sample of series: "
+                                      "what the next run's panel combination weights are learned from"),
     ("backtest", "string", "the chosen forecaster's backtest windows, JSON"),
     ("calendar_regressors", "string", "the planned calendar's regressors over the horizon, JSON"),
     ("data_version", "string"),
@@ -104,7 +106,7 @@ FORECASTS = _table(
     ("forecast_date", "date"), ("step", "int"),
     ("yhat", "double"), ("yhat_lower", "double"), ("yhat_upper", "double"),
     ("forecaster", "string"),
-    ("status", "string", "the model's status: ok, cold_start or fallback"),
+    ("status", "string", "the model's status: ok, cold_start, fallback or inactive (a zero forecast)"),
     ("model_set", "string", "the model set the model was trained in"),
     ("production_version", "string", "the production registry version that served it"),
     ("scored_at", "timestamp"),

@@ -10,6 +10,7 @@ from manymodels_assets.forecasting.candidates import CANDIDATES, fit_predict
 from manymodels_assets.forecasting.calendar import has_price_or_promo, regressors
 from manymodels_assets.forecasting.scoring import forecast_series
 from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.selection import PanelPrior
 from manymodels_assets.forecasting.training import train_series
 
 N = 364
@@ -82,7 +83,7 @@ def test_combination_is_the_mean_of_the_best_two_and_can_be_chosen():
                        TrainingConfig(candidates=("seasonal_naive", "ets", "theta"), combine_top=2))
     metrics = json.loads(row["candidate_metrics"])
     ranked = sorted(["seasonal_naive", "ets", "theta"], key=lambda c: metrics[c]["mase"])
-    assert metrics["ensemble"]["members"] == "+".join(ranked[:2])
+    assert metrics["ensemble"]["members"] == "+".join(f"{c}:0.50" for c in ranked[:2])
     assert row["forecaster"] == min(metrics, key=lambda c: metrics[c]["mase"])
 
 
@@ -152,11 +153,11 @@ def test_panel_prior_keeps_the_panel_choice_unless_clearly_beaten():
     # the panel prefers naive, but seasonal naive is > 10% better here: the series leaves the panel's choice
     assert scores["seasonal_naive"] < 0.9 * scores["naive"]
     assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", cfg,
-                        prior=["naive", "seasonal_naive"])["forecaster"] == "seasonal_naive"
+                        prior=PanelPrior(("naive", "seasonal_naive")))["forecaster"] == "seasonal_naive"
     # with a margin it cannot clear, the series keeps the panel's choice
     strict = TrainingConfig(candidates=("naive", "seasonal_naive"), combine_top=0, prior_margin=0.99)
     assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", strict,
-                        prior=["naive", "seasonal_naive"])["forecaster"] == "naive"
+                        prior=PanelPrior(("naive", "seasonal_naive")))["forecaster"] == "naive"
     # a prior naming candidates this series could not run is ignored
     assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", strict,
-                        prior=["regression"])["forecaster"] == "seasonal_naive"
+                        prior=PanelPrior(("regression",)))["forecaster"] == "seasonal_naive"

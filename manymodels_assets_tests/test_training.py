@@ -25,7 +25,7 @@ def test_row_has_exactly_the_model_set_columns_and_a_usable_model():
     assert set(row) == set(MODEL_SET.names)
     assert row["status"] == "ok" and row["n_folds"] == 3 and row["horizon"] == 28
     metrics = json.loads(row["candidate_metrics"])
-    assert metrics.keys() == {"seasonal_naive", "ets", "theta", "tsb", "regression", "ensemble"}
+    assert metrics.keys() == {"seasonal_naive", "tsb", "regression", "pooled", "ensemble"}  # the daily defaults
     assert metrics["regression"] == {"skipped": "no price or promotion data in the history"}
     assert row["forecaster"] in metrics
 
@@ -59,7 +59,7 @@ def test_empty_series_fails_without_raising():
 
 
 def test_a_failing_candidate_does_not_fail_the_series(monkeypatch):
-    def broken(season_length, n_obs):
+    def broken(spec):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(candidates.CANDIDATES, "broken", candidates.Candidate(broken))
@@ -75,10 +75,11 @@ def test_series_with_zeros_trains_every_candidate():
     assert all("error" not in v for v in json.loads(row["candidate_metrics"]).values())
 
 
-def test_weekly_defaults():
+def test_defaults_per_frequency():
     cfg = TrainingConfig()
-    assert cfg.resolved("W-WED") == (12, 52)
-    assert cfg.resolved("D") == (28, 7)
+    assert cfg.resolved("W-WED") == (12, 52) and cfg.resolved("D") == (28, 7) and cfg.resolved("Q-DEC") == (8, 4)
+    assert "pooled" in cfg.candidates_for("D") and "auto_ets" in cfg.candidates_for("QS")
+    assert TrainingConfig(candidates=("naive",)).candidates_for("D") == ("naive",)
 
 
 def test_config_rejects_unknown_names():
@@ -104,3 +105,21 @@ def test_forecast_dates_follow_the_last_date_and_are_non_negative():
     assert list(fc["step"]) == list(range(1, 29))
     assert (fc[["yhat", "yhat_lower", "yhat_upper"]] >= 0).all().all()
     assert (fc["yhat_lower"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat_upper"]).all()
+
+
+def test_a_series_that_stopped_selling_is_inactive_with_a_flagged_zero_forecast():
+    h = history(n=500)
+    h.loc[h.index >= 400, "units"] = 0.0  # 100 days without a sale > 13 weeks (the daily default)
+    row = train_series("S~I", "S", "I", h, "D", TrainingConfig())
+    assert row["status"] == "inactive" and row["forecaster"] == "zero"
+    assert "no sales in the last 91 periods" in row["reason"]
+    assert json.loads(row["candidate_metrics"]) == {}  # no candidate was fit on its zeros
+    fc = forecast_series(row, 28)
+    assert (fc[["yhat", "yhat_lower", "yhat_upper"]] == 0).all().all() and (fc["status"] == "inactive").all()
+    # sales return: it trains again
+    h.loc[h.index >= 480, "units"] = 5.0
+    assert train_series("S~I", "S", "I", h, "D", TrainingConfig())["status"] == "ok"
+    # the rule is configurable, 0 switches it off
+    h.loc[h.index >= 480, "units"] = 0.0
+    assert train_series("S~I", "S", "I", h, "D", TrainingConfig(inactive_seasons=0))["status"] == "ok"
+    assert train_series("S~I", "S", "I", h, "D", TrainingConfig(inactive_seasons=20))["status"] == "ok"

@@ -1,5 +1,6 @@
 """``trained_models``: a backtested, selected and refit model per series, written as one model set."""
 import dataclasses
+import json
 from typing import Optional
 
 import dagster as dg
@@ -10,7 +11,8 @@ from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.engine.training import train_model_set
 from manymodels_assets.forecasting import model_sets
 from manymodels_assets.forecasting.config import TrainingConfig
-from manymodels_assets.forecasting.selection import panel_ranking
+from manymodels_assets.forecasting.panel import learn_prior
+from manymodels_assets.forecasting.selection import PanelPrior
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource, ranking_tag
@@ -21,8 +23,13 @@ _D = TrainingConfig()
 
 class TrainingSettings(dg.Config):
     candidates: list[str] = list(_D.candidates)
-    """Forecasters to backtest for each series: naive, seasonal_naive, ets, theta, croston, tsb,
-    regression (price and promotion; needs the planned calendar), dynamic_regression."""
+    """Forecasters to backtest for each series; empty: the defaults of the series' frequency
+    (daily: seasonal_naive, tsb, regression, pooled; weekly: naive, seasonal_naive, tsb,
+    regression, dynamic_regression, pooled; monthly/quarterly: seasonal_naive, tsb, ets, theta,
+    auto_ets, auto_theta). Also available: croston, regression_ar, auto_arima, mstl (costly on
+    daily data: 0.3-1.5 s per series, see docs/accuracy.md). regression, regression_ar and
+    dynamic_regression need the planned price/promotion calendar; pooled is one LightGBM per
+    `pooled_group` trained in Spark."""
     combine_top: int = _D.combine_top
     """Also try the mean of the best N candidates of each series (0: off)."""
     metric: str = _D.metric
@@ -30,18 +37,28 @@ class TrainingSettings(dg.Config):
     n_folds: int = _D.n_folds
     """Rolling-origin backtest folds."""
     horizon: Optional[int] = _D.horizon
-    """Backtest and forecast horizon; default 28 for daily data, 12 periods otherwise."""
+    """Backtest and forecast horizon; default 28 days, 12 weeks, 12 months, 8 quarters, 48 hours."""
     season_length: Optional[int] = _D.season_length
-    """Season length; default 7 for daily data, 52 for weekly."""
+    """Season length; default 7 for daily data, 52 weekly, 12 monthly, 4 quarterly, 24 hourly."""
     interval_level: float = _D.interval_level
     """Prediction interval level."""
     interval_scale: str = _D.interval_scale
     """Conformal intervals on log1p errors ("log": width follows the level) or plain errors ("additive")."""
     use_panel_prior: bool = _D.use_panel_prior
-    """Keep the candidate that ranked best across the previous run's series unless a series'
-    own backtest beats it by `prior_margin` (more robust than each series' own few folds)."""
+    """Use what the previous training run learned across its series: each series gets the
+    panel's combination of its candidates (weights fit to the previous run's backtests, per
+    segment of intermittent or smooth series), and without weights keeps the candidate that
+    ranked best across the panel unless its own backtest beats it by `prior_margin`. Off: each
+    series chooses from its own backtest alone."""
     prior_margin: float = _D.prior_margin
     """How much better (relative) a series' own best candidate must be to leave the panel's choice."""
+    inactive_seasons: Optional[int] = _D.inactive_seasons
+    """A series with no sales in this many seasons is `inactive`: a flagged zero forecast, no models
+    fit, until it sells again. Default: 13 weeks of daily data, a year of weekly, monthly or
+    quarterly data; 0 switches it off."""
+    pooled_group: str = _D.pooled_group
+    """The pooled candidate's groups, one LightGBM each: "item" (an item across its stores),
+    "store" (a store's items) or "all" (one model: fine for small panels, one Spark task)."""
     plot_series: int = 12
     """Series of the run (the first by key) whose partition metadata gets their own numbers and a
     history / backtest / forecast plot. A single-partition run always shows its series."""
@@ -50,6 +67,21 @@ class TrainingSettings(dg.Config):
         fields = {f.name for f in dataclasses.fields(TrainingConfig)}
         return TrainingConfig(**{k: tuple(v) if k == "candidates" else v
                                  for k, v in self.model_dump().items() if k in fields})
+
+
+PRIOR_TAG = "panel_prior"
+"""Registry tag with what a run learned across its series (forecasting.selection.PanelPrior, JSON)."""
+
+
+def _previous_prior(registry: ModelRegistryResource) -> PanelPrior | None:
+    """What the newest registered model set learned: its combination weights and ranking (or,
+    for a set registered before weights were learned, its ranking alone)."""
+    newest = registry.latest_version()
+    if newest is None:
+        return None
+    learned = PanelPrior.from_json(newest.tags.get(PRIOR_TAG))
+    ranking = registry.panel_ranking()
+    return learned or (PanelPrior(tuple(ranking)) if ranking else None)
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[store_item_series],
@@ -65,7 +97,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     recorded with status `failed` and its reason; the others are not affected.
     """
     core, keys, timed = config.to_core(), selected_keys(context), Stopwatch()
-    prior = training_registry.panel_ranking() if core.use_panel_prior else None
+    prior = _previous_prior(training_registry) if core.use_panel_prior else None
     model_set = stamped_id("ms", context.run_id)
     try:
         with timed("train"):
@@ -76,19 +108,24 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     if summary.empty:
         raise dg.Failure(f"no series found for {partition_range(keys)}: materialize store_item_series for them first")
 
-    ranking = panel_ranking(summary["candidate_metrics"].tolist(), core.metric)
+    learned = learn_prior(summary["candidate_backtests"].tolist(), summary["candidate_metrics"].tolist(), core.metric)
+    ranking = list(learned.ranking)
     tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": partition_range(keys),
             "data_version": model_sets.combined_data_version(summary), "lake_uri": trained.uri,
-            "dagster_run_id": context.run_id, **ranking_tag(ranking)}
-    params = {**{k: ",".join(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(core).items()},
-              "prior": ",".join(prior) if prior else "none"}
+            "dagster_run_id": context.run_id, **ranking_tag(ranking), PRIOR_TAG: learned.to_json()}
+    params = {**{k: (",".join(v) or "frequency defaults") if isinstance(v, tuple) else v
+                 for k, v in dataclasses.asdict(core).items()},
+              "prior": ",".join(prior.ranking) if prior else "none",
+              "prior_weights": json.dumps(prior.weights, separators=(",", ":")) if prior and prior.weights else "none"}
     with timed("registry"):
         version = training_registry.record_model_set(
             model_set, tags, params, model_sets.aggregate_metrics(summary),
-            {"per_series_metrics": summary.drop(columns=["candidate_metrics"])})
+            {"per_series_metrics": summary.drop(columns=["candidate_metrics", "candidate_backtests"])})
     with timed("report"):
         report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
-        metadata = report.model_set_metadata(summary, prior, ranking)
+        metadata = report.model_set_metadata(summary, list(prior.ranking) if prior else None, ranking)
+        metadata["panel_combination_used"] = prior.to_json() if prior and prior.weights else "none"
+        metadata["panel_combination_learned"] = learned.to_json()
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
     return report.result(context, keys, data_version=model_set, metadata={
         **metadata, **timed.metadata(),

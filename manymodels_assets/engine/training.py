@@ -10,8 +10,13 @@ from pyspark.sql import functions as F
 
 from manymodels_assets import layout
 from manymodels_assets.engine.modelsets import read_model_set, write_model_set
+from manymodels_assets.engine.pooled import pooled_backtests
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
+from manymodels_assets.forecasting.candidates import get
+from manymodels_assets.forecasting.cold_start import ColdStartCalibration, calibrate
 from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.panel import sample_keys
+from manymodels_assets.forecasting.selection import PanelPrior
 from manymodels_assets.schemas import MODEL_SET
 
 SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "backtest", "calendar_regressors")]
@@ -25,7 +30,7 @@ class TrainedModelSet:
 
 
 def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: TrainingConfig, model_set: str,
-                    prior: list[str] | None) -> TrainedModelSet:
+                    prior: PanelPrior | None) -> TrainedModelSet:
     """Train every series of ``pairs`` (key, store_id, item_id) and write the rows as model set ``model_set``."""
     series = read_current(spark, lake, layout.SERIES)
     if series is None:
@@ -36,7 +41,12 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
     calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), first["end"])
                 if raw_calendar is not None else None)
     profiles = item_profiles(series, selected, config, first["freq"], first["end"])
-    uri = write_model_set(lake, train_models(selected, config, model_set, calendar, profiles, prior), model_set)
+    calibration = cold_start_calibration(series, config, first["freq"], first["end"]) if profiles else None
+    pooled = (pooled_backtests(selected, calendar, config, first["freq"])
+              if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
+    keep = set(sample_keys(pairs["key"].tolist()))
+    uri = write_model_set(lake, train_models(selected, config, model_set, calendar, profiles, prior, pooled,
+                                             calibration, keep), model_set)
     summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
     return TrainedModelSet(uri, summary)
 
@@ -53,8 +63,15 @@ def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingCo
     if not items:
         return {}
     horizon, season_length = config.resolved(freq)
-    window = max(4 * season_length, 2 * horizon)
-    start = (pd.Period(pd.Timestamp(end), freq=freq) - (window - 1)).start_time.date()
+    return _item_means(all_series, items, minimum, _start(end, freq, max(4 * season_length, 2 * horizon)))
+
+
+def _start(end: dt.date, freq: str, periods: int) -> dt.date:
+    return (pd.Period(pd.Timestamp(end), freq=freq) - (periods - 1)).start_time.date()
+
+
+def _item_means(all_series: DataFrame, items: list[str], minimum: int, start: dt.date) -> dict[str, pd.Series]:
+    """item_id -> mean units per period from ``start`` across the item's series of at least ``minimum`` points."""
     of_items = all_series.where(F.col("item_id").isin(items))
     established = (of_items.groupBy("key").agg(F.count(F.lit(1)).alias("n"))
                    .where(F.col("n") >= minimum).select("key"))
@@ -63,32 +80,62 @@ def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingCo
     return {item: g.set_index(pd.to_datetime(g["date"]))["units"].sort_index() for item, g in rows.groupby("item_id")}
 
 
+def cold_start_calibration(all_series: DataFrame, config: TrainingConfig, freq: str, end: dt.date,
+                           sample: int = 300) -> ColdStartCalibration:
+    """The panel's calibration of cold-start intervals: up to ``sample`` established series (by a
+    hash of their key), cut short and forecast as cold starts (forecasting.cold_start.calibrate)."""
+    from manymodels_assets.forecasting.frequency import period_index
+
+    minimum = config.min_history(freq)
+    horizon, season_length = config.resolved(freq)
+    window = max(4 * season_length, 2 * horizon)
+    start = _start(end, freq, max(window, minimum) + horizon)
+    long_enough = (all_series.groupBy("key", "item_id").agg(F.count(F.lit(1)).alias("n"))
+                   .where(F.col("n") >= minimum + horizon).orderBy(F.xxhash64("key")).limit(sample).select("key"))
+    recent = (all_series.join(F.broadcast(long_enough), "key").where(F.col("date") >= F.lit(start))
+              .select("key", "item_id", "date", "units").toPandas())
+    profiles = _item_means(all_series, sorted(recent["item_id"].unique()), minimum, start) if len(recent) else {}
+    samples = [(pd.Series(g["units"].to_numpy(dtype=float), index=period_index(g.sort_values("date")["date"], freq)),
+                profiles.get(item)) for (_, item), g in recent.sort_values("date").groupby(["key", "item_id"])]
+    return calibrate(samples, horizon, season_length, minimum, config.interval_level)
+
+
 def train_models(series: DataFrame, config: TrainingConfig, model_set: str, calendar: DataFrame | None = None,
-                 profiles: dict[str, pd.Series] | None = None, prior: list[str] | None = None) -> DataFrame:
+                 profiles: dict[str, pd.Series] | None = None, prior: PanelPrior | None = None,
+                 pooled: DataFrame | None = None, calibration: ColdStartCalibration | None = None,
+                 keep_backtests: set[str] | None = None) -> DataFrame:
     """One model-set row per series key, trained inside Spark tasks.
 
     ``calendar``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for
     dates after the history; ``profiles``: item profiles for the cold start of short series;
-    ``prior``: the panel's candidate ranking from the previous training run.
+    ``prior``: what the previous training run learned across its series; ``pooled``: key,
+    pooled (the pooled candidate's backtest per series, engine.pooled); ``calibration``: of
+    cold-start intervals; ``keep_backtests``: keys whose candidate backtests the row keeps.
     """
-    profiles = profiles or {}
+    profiles, keep_backtests = profiles or {}, keep_backtests or set()
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
-    rows = series.select(*cols).withColumn("planned", F.lit(False))
+    rows = series.select(*cols).withColumn("planned", F.lit(False)).withColumn("pooled", F.lit(None).cast("string"))
     if calendar is not None:  # calendar rows ride along in the same group, flagged, with no units
         planned = (calendar.withColumn("units", F.lit(None).cast("double"))
-                   .withColumn("freq", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True)))
+                   .withColumn("freq", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True))
+                   .withColumn("pooled", F.lit(None).cast("string")))
         rows = rows.unionByName(planned)
+    if pooled is not None:  # so does the series' pooled backtest: one extra row
+        rows = rows.unionByName(pooled.withColumn("planned", F.lit(True)), allowMissingColumns=True)
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.training import train_series
 
+        payloads = pdf["pooled"].dropna()
+        pdf = pdf[pdf["pooled"].isna()]
         is_planned = pdf["planned"].astype(bool)
         history, future = pdf[~is_planned], pdf[is_planned][["date", "price", "promo"]]
         first = (history if len(history) else pdf).iloc[0]
         row = train_series(first["key"], first["store_id"], first["item_id"],
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
                            calendar=future if len(future) else None, item_profile=profiles.get(first["item_id"]),
-                           prior=prior)
+                           prior=prior, pooled={"pooled": payloads.iloc[0]} if len(payloads) else None,
+                           cold_start=calibration, keep_backtests=first["key"] in keep_backtests)
         row["model_set"] = model_set
         return pd.DataFrame([row])[MODEL_SET.names]
 

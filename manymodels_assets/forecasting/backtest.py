@@ -38,6 +38,10 @@ class BacktestResult:
     actual: list[np.ndarray] = field(default_factory=list)
     forecast: list[np.ndarray] = field(default_factory=list)
     history: list[np.ndarray] = field(default_factory=list)
+    season_length: int = 1
+    future: np.ndarray | None = None
+    """The forecast after the whole history, when it was made with the backtest (pooled
+    candidates: one group model forecasts every series of the group at once)."""
 
     @property
     def errors(self) -> np.ndarray:
@@ -57,7 +61,7 @@ def backtest(name: str, y: pd.Series, folds: list[Fold], season_length: int,
     """
     values = y.to_numpy(dtype=float)
     uses_calendar = get(name).uses_calendar
-    result = BacktestResult(name)
+    result = BacktestResult(name, season_length=season_length)
     for fold in folds:
         horizon = fold.test_end - fold.train_end
         if uses_calendar:

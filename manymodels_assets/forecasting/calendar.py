@@ -26,18 +26,18 @@ def regressors(frame: pd.DataFrame, freq: str, reference_price: float | None = N
     Missing prices are carried forward, then backward.
     """
     index = pd.PeriodIndex(pd.to_datetime(frame["date"]), freq=freq)
-    price = pd.to_numeric(frame["price"], errors="coerce").ffill().bfill() if "price" in frame else None
-    out = pd.DataFrame(index=index)
-    if price is not None and price.notna().any():
-        ref = reference_price if reference_price else float(np.nanmedian(price))
-        out["log_price"] = np.log(np.clip(price.to_numpy(dtype=float), 1e-6, None) / ref)
-    out["promo"] = pd.to_numeric(frame["promo"], errors="coerce").fillna(0).to_numpy(dtype=float) \
-        if "promo" in frame else 0.0
+    columns: dict[str, np.ndarray] = {}
+    if "price" in frame:
+        price = pd.to_numeric(frame["price"], errors="coerce").ffill().bfill().to_numpy(dtype=float)
+        if np.isfinite(price).any():
+            ref = reference_price if reference_price else float(np.nanmedian(price))
+            columns["log_price"] = np.log(np.clip(price, 1e-6, None) / ref)
+    columns["promo"] = (pd.to_numeric(frame["promo"], errors="coerce").fillna(0).to_numpy(dtype=float)
+                        if "promo" in frame else np.zeros(len(frame)))
     if freq.upper().startswith("D"):
-        dow = index.dayofweek
-        for d in range(6):
-            out[f"dow{d}"] = (dow == d).astype(float)
-    return out
+        dow = index.dayofweek.to_numpy()
+        columns.update({f"dow{d}": (dow == d).astype(float) for d in range(6)})
+    return pd.DataFrame(columns, index=index)
 
 
 def reference_price(frame: pd.DataFrame) -> float | None:

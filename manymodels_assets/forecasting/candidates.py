@@ -1,13 +1,13 @@
-"""Candidate forecasters, all through sktime's forecaster interface.
+"""Candidate forecasters, all through sktime's forecaster interface: the one model contract.
 
-A candidate is a factory ``(season_length, n_obs) -> sktime forecaster``; the factory sees
-the training length so a model can step down (no seasonal term) when the history is shorter
-than two seasons instead of failing. Candidates with ``uses_calendar`` are fit on price and
-promotion regressors and need the planned calendar of the forecast horizon.
+A candidate is a factory ``Spec -> sktime forecaster``; the factory sees the training length
+so a model can step down (no seasonal term) when the history is shorter than two seasons
+instead of failing. Candidates with ``uses_calendar`` are fit on price and promotion
+regressors and need the planned calendar of the forecast horizon. :func:`fit_predict` is how
+every candidate is fit and forecast, in the backtest, the refit and the tests alike.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,96 +15,152 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting.quiet import muted_fit_notes, quiet_forecasting
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a candidate's factory sees of the series it is about to fit."""
+    season_length: int
+    n_obs: int  # training points (after the candidate's window)
+    freq: str = "D"
+
 
 @dataclass(frozen=True)
 class Candidate:
-    factory: Callable[[int, int], Any]
+    factory: Callable[[Spec], Any]
     uses_calendar: bool = False
     description: str = ""
+    window_seasons: int | None = None
+    """Fit on at most this many of the latest seasons (None: all): the automatic model families
+    cost time in proportion to the history, and a year of daily data says as much about this
+    week's level and weekday pattern as three."""
+    pooled: bool = False
+    """Fit across the series of a group (forecasting.pooled); alone it is a group of one."""
 
 
-def _quiet(forecaster):
-    # remember_data=False keeps the fitted object (and so the model set) smaller.
-    forecaster.set_config(remember_data=False)
-    return forecaster
+def _seasonal(spec: Spec) -> bool:
+    return spec.season_length > 1 and spec.n_obs >= 2 * spec.season_length
 
 
-def _seasonal(season_length: int, n_obs: int) -> bool:
-    return season_length > 1 and n_obs >= 2 * season_length
+def _sp(spec: Spec) -> int:
+    """The season length a model can estimate from this history (1 when shorter than two seasons)."""
+    return spec.season_length if _seasonal(spec) else 1
 
 
-def _naive(season_length: int, n_obs: int):
-    from sktime.forecasting.naive import NaiveForecaster
+def _naive(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import SeasonalLast
 
-    return _quiet(NaiveForecaster(strategy="last"))
-
-
-def _seasonal_naive(season_length: int, n_obs: int):
-    from sktime.forecasting.naive import NaiveForecaster
-
-    return _quiet(NaiveForecaster(strategy="last", sp=season_length if n_obs >= season_length else 1))
+    return SeasonalLast(sp=1)
 
 
-def _ets(season_length: int, n_obs: int):
+def _seasonal_naive(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import SeasonalLast
+
+    return SeasonalLast(sp=spec.season_length if spec.n_obs >= spec.season_length else 1)
+
+
+def _ets(spec: Spec):
     from sktime.forecasting.exp_smoothing import ExponentialSmoothing
 
-    if _seasonal(season_length, n_obs):
-        return _quiet(ExponentialSmoothing(trend=None, seasonal="add", sp=season_length))
-    return _quiet(ExponentialSmoothing(trend=None, seasonal=None))
+    if _seasonal(spec):
+        return ExponentialSmoothing(trend=None, seasonal="add", sp=spec.season_length)
+    return ExponentialSmoothing(trend=None, seasonal=None)
 
 
-def _theta(season_length: int, n_obs: int):
+def _theta(spec: Spec):
     from sktime.forecasting.theta import ThetaForecaster
 
     # Additive deseasonalisation: the multiplicative default raises on series with zeros.
-    if _seasonal(season_length, n_obs):
-        return _quiet(ThetaForecaster(sp=season_length, deseasonalize_model="additive"))
-    return _quiet(ThetaForecaster(deseasonalize=False))
+    if _seasonal(spec):
+        return ThetaForecaster(sp=spec.season_length, deseasonalize_model="additive")
+    return ThetaForecaster(deseasonalize=False)
 
 
-def _croston(season_length: int, n_obs: int):
+def _croston(spec: Spec):
     from sktime.forecasting.croston import Croston
 
-    return _quiet(Croston(smoothing=0.1))
+    return Croston(smoothing=0.1)
 
 
-def _tsb(season_length: int, n_obs: int):
+def _tsb(spec: Spec):
     from sktime.forecasting.tsb import TSB
 
-    return _quiet(TSB(alpha=0.1, beta=0.1))
+    return TSB(alpha=0.1, beta=0.1)
 
 
-def _regression(season_length: int, n_obs: int):
-    from sklearn.linear_model import Ridge
-    from sktime.forecasting.compose import TransformedTargetForecaster, YfromX
-    from sktime.transformations.series.boxcox import LogTransformer
+def _regression(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import LogRidge
 
     # log1p target: price and promotion effects are multiplicative in retail sales.
-    return _quiet(TransformedTargetForecaster([("log1p", LogTransformer(offset=1)),
-                                               ("ridge", YfromX(Ridge(alpha=1.0)))]))
+    return LogRidge(alpha=1.0)
 
 
-def _dynamic_regression(season_length: int, n_obs: int):
+def _regression_ar(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import LogRidge
+
+    return LogRidge(alpha=1.0, ar1=True)
+
+
+def _dynamic_regression(spec: Spec):
     from sktime.forecasting.compose import TransformedTargetForecaster
     from sktime.forecasting.sarimax import SARIMAX
     from sktime.transformations.series.boxcox import LogTransformer
 
     # Regression with AR(1) errors: follows level shifts that a static regression misses.
-    return _quiet(TransformedTargetForecaster([("log1p", LogTransformer(offset=1)),
-                                               ("sarimax", SARIMAX(order=(1, 0, 0), trend="c"))]))
+    return TransformedTargetForecaster([("log1p", LogTransformer(offset=1)),
+                                        ("sarimax", SARIMAX(order=(1, 0, 0), trend="c"))])
 
 
-def _window_mean(season_length: int, n_obs: int):
-    from sktime.forecasting.naive import NaiveForecaster
+def _auto_ets(spec: Spec):
+    from sktime.forecasting.statsforecast import StatsForecastAutoETS
 
-    return _quiet(NaiveForecaster(strategy="mean", window_length=max(1, min(n_obs, season_length))))
+    # statsforecast chooses error, trend (damped or not) and season (additive or multiplicative)
+    # by AICc; like R's ets it drops the season when it is longer than 24 periods (weekly data).
+    return StatsForecastAutoETS(season_length=_sp(spec))
 
 
-def _season_mean(season_length: int, n_obs: int):
-    from sktime.forecasting.naive import NaiveForecaster
+def _auto_theta(spec: Spec):
+    from sktime.forecasting.statsforecast import StatsForecastAutoTheta
 
-    sp = season_length if n_obs >= season_length else 1
-    return _quiet(NaiveForecaster(strategy="mean", sp=sp, window_length=max(sp, min(n_obs, 4 * sp))))
+    # statsforecast tests for seasonality and falls back to an additive decomposition on zeros.
+    return StatsForecastAutoTheta(season_length=_sp(spec))
+
+
+def _auto_arima(spec: Spec):
+    from sktime.forecasting.statsforecast import StatsForecastAutoARIMA
+
+    return StatsForecastAutoARIMA(sp=_sp(spec))
+
+
+_LONGER_SEASONS = {"D": (365,), "h": (168,)}  # a year of days, a week of hours
+
+
+def _mstl(spec: Spec):
+    from sktime.forecasting.statsforecast import StatsForecastMSTL
+
+    # Several seasons at once (for daily data: the week and the year), each only when the
+    # history covers it twice; the trend is forecast by a non-seasonal AutoETS.
+    seasons = [s for s in (spec.season_length, *_LONGER_SEASONS.get(spec.freq, ())) if 1 < s and 2 * s <= spec.n_obs]
+    return StatsForecastMSTL(season_length=seasons or 1) if seasons else _auto_ets(spec)
+
+
+def _fixed(spec: Spec, values=None):
+    from manymodels_assets.forecasting.forecasters import FixedForecast
+
+    return FixedForecast(values)
+
+
+def _window_mean(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import SeasonalMean
+
+    return SeasonalMean(sp=1, window=max(1, min(spec.n_obs, spec.season_length)))
+
+
+def _season_mean(spec: Spec):
+    from manymodels_assets.forecasting.forecasters import SeasonalMean
+
+    return SeasonalMean(sp=spec.season_length, window=4 * spec.season_length)
 
 
 CANDIDATES: dict[str, Candidate] = {
@@ -116,9 +172,19 @@ CANDIDATES: dict[str, Candidate] = {
     "tsb": Candidate(_tsb, description="Teunter-Syntetos-Babai for intermittent and dying demand"),
     "regression": Candidate(_regression, uses_calendar=True,
                             description="log1p(units) ~ log price + promotion (+ weekday), ridge"),
+    "regression_ar": Candidate(_regression_ar, uses_calendar=True,
+                               description="the regression with AR(1) errors in two steps (ridge, then its residuals)"),
     "dynamic_regression": Candidate(
         _dynamic_regression, uses_calendar=True,
         description="log1p(units) ~ price + promotion with AR(1) errors (statsmodels SARIMAX)"),
+    "auto_ets": Candidate(_auto_ets, window_seasons=52,
+                          description="ETS chosen by AICc: trend, damping, multiplicative season (statsforecast)"),
+    "auto_theta": Candidate(_auto_theta, window_seasons=52,
+                            description="Theta variants chosen by fit, seasonality tested (statsforecast)"),
+    "auto_arima": Candidate(_auto_arima, window_seasons=52, description="seasonal ARIMA by stepwise AICc (statsforecast)"),
+    "mstl": Candidate(_mstl, description="MSTL: weekly and yearly seasons of daily data, AutoETS trend (statsforecast)"),
+    "pooled": Candidate(_fixed, pooled=True,
+                        description="LightGBM over the series of a group: lags, calendar, price, promotion"),
 }
 """Candidates a deployment can pick from by name (``TrainingConfig.candidates``)."""
 
@@ -127,8 +193,10 @@ WINDOW_MEAN = "window_mean"
 the fallback of a series whose candidates all failed). It cannot fail on finite data."""
 ITEM_PROFILE = "item_profile"
 """A cold start's model: its item's average across stores, scaled to this store."""
+ZERO = "zero"
+"""An inactive series' model: its last value, which is zero (no sales for seasons)."""
 
-_STAND_INS = {WINDOW_MEAN: Candidate(_window_mean), ITEM_PROFILE: Candidate(_season_mean)}
+_STAND_INS = {WINDOW_MEAN: Candidate(_window_mean), ITEM_PROFILE: Candidate(_season_mean), ZERO: Candidate(_naive)}
 
 
 def get(name: str) -> Candidate:
@@ -139,41 +207,81 @@ def get(name: str) -> Candidate:
 
 
 def fit_predict(name: str, y: pd.Series, horizon: int, season_length: int,
-                X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None):
-    """Fit candidate ``name`` on ``y`` (and ``X``) and return (fitted forecaster, forecast)."""
+                X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None,
+                pooled: dict | None = None):
+    """Fit candidate ``name`` on ``y`` (and ``X``) and return (fitted forecaster, forecast).
+
+    ``pooled``: backtests of pooled candidates made across the series' group; a pooled
+    candidate serves their ``future`` forecast, or without them is fit on this series alone.
+    """
     candidate = get(name)
-    return _fit(lambda: candidate.factory(season_length, len(y)), candidate.uses_calendar, y, horizon, X, X_calendar)
+    if candidate.pooled:
+        return _fit(lambda: candidate.factory(Spec(season_length, len(y)), _pooled_future(name, y, horizon,
+                                                                                           season_length, pooled)),
+                    False, y, horizon, None, None)
+    if candidate.window_seasons and len(y) > candidate.window_seasons * season_length:
+        start = len(y) - candidate.window_seasons * season_length
+        y, X = y.iloc[start:], (X.iloc[start:] if X is not None else None)
+    spec = Spec(season_length, len(y), _base(y))
+    return _fit(lambda: candidate.factory(spec), candidate.uses_calendar, y, horizon, X, X_calendar)
+
+
+def _pooled_future(name: str, y: pd.Series, horizon: int, season_length: int, pooled: dict | None) -> np.ndarray:
+    precomputed = (pooled or {}).get(name)
+    if precomputed is not None and precomputed.future is not None:
+        return precomputed.future
+    from manymodels_assets.forecasting.pooled import GroupSeries, backtest_group
+
+    return backtest_group([GroupSeries("alone", y)], horizon, season_length, 0, 0)["alone"].future
+
+
+def _base(y: pd.Series) -> str:
+    """The base period of the series' index (``D``, ``W``, ``M``, ``h``...), for seasons beyond the first."""
+    from manymodels_assets.forecasting.frequency import split_freq
+
+    return split_freq(y.index.freqstr)[1] if isinstance(y.index, pd.PeriodIndex) else ""
 
 
 ENSEMBLE = "ensemble"
-"""The mean of the best two candidates of a series' backtest (``TrainingConfig.combine_top``)."""
+"""A weighted mean of candidates: the series' best few, or weights learned across the panel."""
 
 
 def fit_predict_ensemble(members: list[str], y: pd.Series, horizon: int, season_length: int,
-                         X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None):
-    """Fit the mean of ``members`` (sktime's EnsembleForecaster) and forecast."""
-    from sktime.forecasting.compose import EnsembleForecaster
+                         X: pd.DataFrame | None = None, X_calendar: pd.DataFrame | None = None,
+                         weights: list[float] | None = None, pooled: dict | None = None):
+    """Fit the weighted mean of ``members`` (equal weights by default), each member exactly as
+    it is fit alone (its own window, its own regressors), and forecast."""
+    from manymodels_assets.forecasting.forecasters import Combination
+
+    uses_calendar = [get(m).uses_calendar for m in members]
+    weights = list(weights) if weights is not None else [1.0 / len(members)] * len(members)
 
     def make():
-        return _quiet(EnsembleForecaster([(m, get(m).factory(season_length, len(y))) for m in members],
-                                         aggfunc="mean"))
+        parts = []
+        for name in members:
+            candidate = get(name)
+            window = candidate.window_seasons * season_length if candidate.window_seasons else 0
+            n_obs = min(len(y), window) if window else len(y)
+            spec = Spec(season_length, n_obs, _base(y))
+            parts.append((name, candidate.factory(spec, _pooled_future(name, y, horizon, season_length, pooled))
+                          if candidate.pooled else candidate.factory(spec), window))
+        return Combination(parts, weights, uses_calendar)
 
-    return _fit(make, any(get(m).uses_calendar for m in members), y, horizon, X, X_calendar)
+    return _fit(make, any(uses_calendar), y, horizon, X, X_calendar)
 
 
 def _fit(make, uses_calendar: bool, y, horizon, X, X_calendar):
-    with warnings.catch_warnings():
-        # sktime 1.2 warns about remember_data on every constructor and clone: it floods executor logs
-        warnings.simplefilter("ignore")
-        forecaster = make()
-        fh = np.arange(1, horizon + 1)
+    quiet_forecasting()
+    forecaster = make()
+    fh = np.arange(1, horizon + 1)
+    with muted_fit_notes():
         if uses_calendar:
             forecaster.fit(y, X=X, fh=fh)
             prediction = forecaster.predict(X=X_calendar)
         else:
             forecaster.fit(y, fh=fh)
             prediction = forecaster.predict()
-    prediction = np.asarray(prediction, dtype=float)
+    prediction = np.asarray(prediction, dtype=float).ravel()
     if not np.isfinite(prediction).all():  # an overflowing fit must not reach a forecast table
         raise FloatingPointError(f"the forecast has {int((~np.isfinite(prediction)).sum())} non-finite value(s)")
     return forecaster, prediction
@@ -181,7 +289,5 @@ def _fit(make, uses_calendar: bool, y, horizon, X, X_calendar):
 
 def describe(forecaster) -> dict[str, Any]:
     """The forecaster's constructor parameters, JSON-friendly."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sktime's repr of nested forecasters clones them
-        return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-                for k, v in forecaster.get_params(deep=False).items()}
+    return {k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+            for k, v in forecaster.get_params(deep=False).items()}

@@ -4,15 +4,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manymodels_assets.forecasting.candidates import CANDIDATES
-from manymodels_assets.forecasting.frequency import default_horizon, default_season_length
+from manymodels_assets.forecasting.frequency import (default_horizon, default_inactive_seasons,
+                                                     default_season_length, normalize_freq, split_freq)
 
 SELECTION_METRICS = ("mase", "wape", "smape", "mae", "rmse", "mape")
 INTERVAL_SCALES = ("log", "additive")
+POOLED_GROUPS = ("item", "store", "all")
+
+DEFAULT_CANDIDATES = {
+    # daily (and hourly): cheap per-series models, the price/promotion regression and the pooled
+    # LightGBM, combined by the panel's weights: 55 ms per 3-year daily series (<= 100 ms target)
+    "D": ("seasonal_naive", "tsb", "regression", "pooled"),
+    "h": ("seasonal_naive", "tsb", "regression", "pooled"),
+    # weekly: the regression with AR(1) errors is the best single model on the orange-juice panel
+    # and is worth its ~70 ms per fit on ~100 weekly points
+    "W": ("naive", "seasonal_naive", "tsb", "regression", "dynamic_regression", "pooled"),
+    # monthly, quarterly, yearly: short seasonal series where the automatic families do best
+    "M": ("seasonal_naive", "tsb", "ets", "theta", "auto_ets", "auto_theta"),
+    "Q": ("seasonal_naive", "tsb", "ets", "theta", "auto_ets", "auto_theta"),
+    "Y": ("naive", "tsb", "auto_ets", "auto_theta"),
+}
+"""The candidates of each frequency when none are configured, chosen from the accuracy and cost
+table of docs/accuracy.md."""
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    candidates: tuple[str, ...] = ("seasonal_naive", "ets", "theta", "tsb", "regression")
+    candidates: tuple[str, ...] = ()  # empty: DEFAULT_CANDIDATES for the series' frequency
     metric: str = "mase"
     n_folds: int = 3
     horizon: int | None = None  # None: default_horizon(freq)
@@ -23,25 +41,39 @@ class TrainingConfig:
     use_panel_prior: bool = True  # keep the panel's best candidate unless a series' own is clearly better
     prior_margin: float = 0.1  # ... "clearly": at least this much better (relative)
     min_train: int | None = None  # points a fold trains on at least; None: two horizons
+    inactive_seasons: int | None = None  # no sales in this many seasons: inactive; None: per frequency; 0: off
+    pooled_group: str = "item"  # the pooled candidate's groups: "item" (across stores), "store" or "all"
 
     def __post_init__(self):
         unknown = [c for c in self.candidates if c not in CANDIDATES]
         if unknown:
             raise ValueError(f"unknown candidates {unknown}; known: {sorted(CANDIDATES)}")
-        if not self.candidates:
-            raise ValueError("at least one candidate is needed")
         if self.metric not in SELECTION_METRICS:
             raise ValueError(f"metric {self.metric!r} not in {SELECTION_METRICS}")
         if self.n_folds < 1:
             raise ValueError("n_folds must be >= 1")
         if not 0 < self.interval_level < 1:
             raise ValueError("interval_level must be in (0, 1)")
+        if self.pooled_group not in POOLED_GROUPS:
+            raise ValueError(f"pooled_group must be one of {POOLED_GROUPS}")
+        if self.inactive_seasons is not None and self.inactive_seasons < 0:
+            raise ValueError("inactive_seasons must be >= 0 (0: off)")
         if self.interval_scale not in INTERVAL_SCALES:
             raise ValueError(f"interval_scale must be one of {INTERVAL_SCALES}")
 
     def resolved(self, freq: str) -> tuple[int, int]:
         """(horizon, season_length) for data of frequency ``freq``."""
         return (self.horizon or default_horizon(freq), self.season_length or default_season_length(freq))
+
+    def candidates_for(self, freq: str) -> tuple[str, ...]:
+        """The configured candidates, or the defaults of frequency ``freq``."""
+        return self.candidates or DEFAULT_CANDIDATES[split_freq(normalize_freq(freq))[1]]
+
+    def inactive_periods(self, freq: str) -> int:
+        """Periods without a sale after which a series is inactive (0: never)."""
+        _, season_length = self.resolved(freq)
+        seasons = default_inactive_seasons(freq) if self.inactive_seasons is None else self.inactive_seasons
+        return seasons * season_length
 
     def min_history(self, freq: str) -> int:
         """Fewest points a series needs for one backtest fold; shorter series are cold starts."""

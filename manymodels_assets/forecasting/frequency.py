@@ -96,6 +96,15 @@ def default_horizon(freq: str) -> int:
     return max(1, math.ceil(_DEFAULTS[base][1] / n))
 
 
+def default_inactive_seasons(freq: str) -> int:
+    """Seasons without a sale after which a series counts as stopped: about a quarter of a year
+    for daily data (13 weeks), two weeks of hours, and a year for weekly, monthly, quarterly
+    data (one season), two for yearly data. Long enough that intermittent items (a sale every
+    few weeks) are not mistaken for stopped ones."""
+    n, base = split_freq(normalize_freq(freq))
+    return {"D": 13, "h": 14, "Y": 2}.get(base, 1)
+
+
 def period_index(dates, freq: str) -> pd.PeriodIndex:
     """The periods of ``dates`` at ``freq``; a multiple (``3M``) is aligned on the epoch, so two
     series bucket the same dates into the same periods whatever their first date."""

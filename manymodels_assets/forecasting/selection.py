@@ -1,12 +1,55 @@
-"""Choosing a series' forecaster: rank its candidates' backtests, the panel prior, the ensemble."""
+"""Choosing a series' forecaster from its candidates' backtests, helped by what the panel showed.
+
+Three folds of one series are weak evidence: per-series choice lost to its own best single
+candidate on the orange-juice panel (docs/accuracy.md). So a training run also learns across
+all its series (:mod:`forecasting.panel`) and hands that to the next run as a
+:class:`PanelPrior`: a ranking of the candidates and, per segment of similar series,
+combination weights fit to every series' backtests. :func:`choose` uses it.
+"""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from manymodels_assets.forecasting.backtest import BacktestResult
 from manymodels_assets.forecasting.candidates import ENSEMBLE
+
+
+@dataclass(frozen=True)
+class PanelPrior:
+    """What the previous training run learned across its series."""
+    ranking: tuple[str, ...] = ()  # candidates by mean backtest metric, best first
+    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # segment -> candidate -> weight
+
+    def to_json(self) -> str:
+        return json.dumps({"ranking": list(self.ranking),
+                           "weights": {s: {c: round(w, 4) for c, w in ws.items()} for s, ws in self.weights.items()}},
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "PanelPrior | None":
+        if not text:
+            return None
+        d = json.loads(text)
+        return cls(tuple(d.get("ranking", ())), {s: dict(w) for s, w in d.get("weights", {}).items()})
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A forecaster to refit: one candidate, or a weighted combination (``name`` = ENSEMBLE)."""
+    name: str
+    members: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    reason: str = ""
+
+
+def segment(values: np.ndarray, season_length: int) -> str:
+    """The kind of series a set of combination weights is learned for: ``intermittent`` when
+    more than 30% of its last year (at least four seasons) are zero, else ``smooth``."""
+    recent = np.asarray(values, dtype=float)[-max(4 * season_length, 52):]
+    return "intermittent" if recent.size and np.mean(recent == 0) > 0.3 else "smooth"
 
 
 def rank_value(summary: dict[str, float], metric: str) -> tuple[float, float]:
@@ -21,12 +64,12 @@ def ranked(summaries: dict[str, dict], metric: str) -> list[str]:
     return sorted(summaries, key=lambda n: rank_value(summaries[n], metric))
 
 
-def selection_order(summaries: dict[str, dict], metric: str, prior: list[str] | None, margin: float) -> list[str]:
-    """The order in which to try refitting the backtested candidates.
+def selection_order(summaries: dict[str, dict], metric: str, prior: tuple[str, ...] | None,
+                    margin: float) -> list[str]:
+    """Single candidates in the order to try refitting them.
 
-    With a panel ``prior`` (candidates ranked across many series, best first), its best
-    backtested candidate goes first unless the series' own best beats it by ``margin``: three
-    folds of one series are weak evidence against what thousands of series show.
+    With a panel ranking (``prior``), its best backtested candidate goes first unless the
+    series' own best beats it by ``margin``.
     """
     order = ranked(summaries, metric)
     default = next((p for p in prior or () if p in summaries), None)
@@ -39,20 +82,66 @@ def selection_order(summaries: dict[str, dict], metric: str, prior: list[str] | 
     return order
 
 
-def ensemble_backtest(results: dict[str, BacktestResult], members: list[str]) -> BacktestResult:
-    """Backtest of the members' mean, from the members' own out-of-sample fold forecasts."""
+def combination_for(summaries: dict[str, dict], config, prior: PanelPrior | None, segment_name: str) -> Choice | None:
+    """The combination a series backtests beside its single candidates: the panel's weights for
+    its segment (or the whole panel's), renormalised over the candidates this series could run;
+    without them the mean of its best ``combine_top`` candidates. A panel combination left with
+    one candidate is that candidate (no members)."""
+    learned = prior.weights if prior is not None and config.use_panel_prior else {}
+    weights = learned.get(segment_name) or learned.get("all")
+    if weights:
+        members = [m for m in weights if m in summaries and weights[m] > 0]
+        total = sum(weights[m] for m in members)
+        reason = f"panel combination for {segment_name} series (weights fit to the previous run's backtests)"
+        if len(members) == 1:
+            return Choice(members[0], reason=reason)
+        if members and total > 0:
+            return Choice(ENSEMBLE, tuple(members), tuple(weights[m] / total for m in members), reason)
+        return None
+    if config.combine_top >= 2 and len(summaries) >= 2:
+        top = ranked(summaries, config.metric)[: config.combine_top]
+        return Choice(ENSEMBLE, tuple(top), tuple([1.0 / len(top)] * len(top)),
+                      f"mean of the best {len(top)}: beats each of them in the backtest")
+    return None
+
+
+def choose(summaries: dict[str, dict], config, prior: PanelPrior | None, combination: Choice | None) -> list[Choice]:
+    """The forecasters to try refitting, best first (the next is tried when one fails).
+
+    The panel's combination comes first whenever there is one; the mean of the series' best
+    few only when its backtest beats every single candidate; then the single candidates, the
+    panel's best kept first unless the series' own best beats it by ``prior_margin``.
+    """
+    singles = {n: v for n, v in summaries.items() if n != ENSEMBLE and "error" not in v and "skipped" not in v}
+    use_prior = prior if config.use_panel_prior else None
+    order = selection_order(singles, config.metric, use_prior.ranking if use_prior else None, config.prior_margin)
+    choices = [Choice(n, reason="best backtest" if i == 0 else "next best backtest") for i, n in enumerate(order)]
+    if combination is None:
+        return choices
+    if combination.reason.startswith("panel"):
+        return [combination] + [c for c in choices if c.name != combination.name]
+    if ENSEMBLE in summaries and (not order or rank_value(summaries[ENSEMBLE], config.metric)
+                                  < rank_value(singles[order[0]], config.metric)):
+        return [combination] + choices
+    return choices
+
+
+def combination_backtest(results: dict[str, BacktestResult], members, weights) -> BacktestResult:
+    """Backtest of the members' weighted mean, from the members' own out-of-sample fold forecasts."""
     first = results[members[0]]
+    forecast = [np.sum([w * f for w, f in zip(weights, fold)], axis=0)
+                for fold in zip(*(results[m].forecast for m in members))]
     return BacktestResult(ENSEMBLE, folds=first.folds, actual=first.actual, history=first.history,
-                          forecast=[np.mean(f, axis=0) for f in zip(*(results[m].forecast for m in members))])
+                          forecast=forecast, season_length=first.season_length)
 
 
 def panel_ranking(candidate_metrics: list[str], metric: str = "mase") -> list[str]:
     """Candidates ordered by their mean backtest ``metric`` across many series (best first),
-    from the model set's ``candidate_metrics`` column; the prior for the next training."""
+    from the model set's ``candidate_metrics`` column."""
     scores: dict[str, list[float]] = {}
     for payload in candidate_metrics:
         for name, values in json.loads(payload or "{}").items():
             value = values.get(metric)
-            if isinstance(value, (int, float)) and np.isfinite(value):
+            if name != ENSEMBLE and isinstance(value, (int, float)) and np.isfinite(value):
                 scores.setdefault(name, []).append(float(value))
     return sorted(scores, key=lambda n: float(np.mean(scores[n])))

@@ -1,0 +1,126 @@
+"""The pooled (global) candidate and the panel prior (combination weights learned across series)."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels_assets.forecasting.backtest import fold_windows
+from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.panel import fit_weights, learn_prior, sample_keys
+from manymodels_assets.forecasting.pooled import (GroupSeries, backtest_group, from_payload, group_payloads,
+                                                  to_payload)
+from manymodels_assets.forecasting.scoring import forecast_series
+from manymodels_assets.forecasting.selection import PanelPrior
+from manymodels_assets.forecasting.training import train_series
+
+WEEK = np.array([0.6, 0.7, 0.8, 1.0, 1.3, 1.7, 0.9])
+
+
+def group(n_series=6, n=400, seed=0):
+    """Series of different sizes sharing one weekly pattern (what a pooled model can learn)."""
+    rng = np.random.default_rng(seed)
+    index = pd.period_range("2023-01-01", periods=n, freq="D")
+    return [GroupSeries(f"S{i}~I1", pd.Series(rng.poisson(level * np.resize(WEEK, n)).astype(float), index=index))
+            for i, level in enumerate(rng.uniform(5, 50, n_series))]
+
+
+def test_pooled_backtest_uses_the_same_folds_as_every_candidate_and_forecasts_after_the_history():
+    series = group()
+    results = backtest_group(series, horizon=28, season_length=7, n_folds=3, min_train=56)
+    for s in series:
+        r = results[s.key]
+        assert r.folds == fold_windows(len(s.y), 28, 3, 56)
+        assert all(f.shape == (28,) and np.isfinite(f).all() and (f >= 0).all() for f in r.forecast)
+        assert r.future.shape == (28,)
+        # the shared weekly pattern is learned: the forecast peaks where the pattern does
+        assert (len(s.y) + int(np.argmax(r.future[:7]))) % 7 == int(np.argmax(WEEK))
+
+
+def test_a_fold_never_sees_data_after_the_group_origin():
+    series = group()
+    before = backtest_group(series, 28, 7, 2, 56)
+    changed = [GroupSeries(s.key, s.y.where(np.arange(len(s.y)) < len(s.y) - 28, s.y * 10)) for s in series]
+    after = backtest_group(changed, 28, 7, 2, 56)
+    for s in series:  # the older fold ends before the changed periods: same forecasts
+        np.testing.assert_allclose(before[s.key].forecast[0], after[s.key].forecast[0])
+        assert not np.allclose(before[s.key].future, after[s.key].future)
+
+
+def test_pooled_payload_round_trip_and_train_series_uses_it():
+    series = group()
+    results = backtest_group(series, 28, 7, 3, 56)
+    s = series[0]
+    again = from_payload(to_payload(results[s.key]), s.y, 7)
+    np.testing.assert_allclose(again.future, results[s.key].future, atol=1e-5)
+    history = pd.DataFrame({"date": s.y.index.start_time, "units": s.y.to_numpy()})
+    row = train_series(s.key, "S0", "I1", history, "D", TrainingConfig(candidates=("pooled",), combine_top=0),
+                       pooled={"pooled": to_payload(results[s.key])})
+    assert row["status"] == "ok" and row["forecaster"] == "pooled"
+    np.testing.assert_allclose(forecast_series(row, 28)["yhat"], np.clip(results[s.key].future, 0, None), atol=1e-5)
+
+
+def test_a_group_that_cannot_be_fit_fails_the_candidate_not_the_series():
+    rows = pd.DataFrame({"key": "S~I", "date": pd.date_range("2024-01-01", periods=20), "units": 1.0,
+                         "price": np.nan, "promo": 0, "planned": False})
+    payload = group_payloads(rows, TrainingConfig(horizon=28), "D")["pooled"].iloc[0]
+    assert "error" in json.loads(payload)
+    history = rows[["date", "units"]]
+    row = train_series("S~I", "S", "I", pd.concat([history] * 6, ignore_index=True).assign(
+        date=pd.date_range("2024-01-01", periods=120)), "D",
+        TrainingConfig(candidates=("pooled", "seasonal_naive"), combine_top=0), pooled={"pooled": payload})
+    assert row["status"] == "ok" and row["forecaster"] == "seasonal_naive"
+    assert "pooled group model" in json.loads(row["candidate_metrics"])["pooled"]["error"]
+
+
+def payload(good: float, bad: float, seed: int, segment="smooth") -> str:
+    """A series' backtest payload: candidate 'good' is off by ``good``, 'bad' by ``bad``, in
+    opposite directions (so a combination leaning to 'good' beats both)."""
+    rng = np.random.default_rng(seed)
+    actual = [rng.uniform(10, 20, 7).round(2) for _ in range(3)]
+    return json.dumps({"segment": segment, "actual": [a.tolist() for a in actual], "scale": [1.0, 1.0, 1.0],
+                       "forecast": {"good": [(a + good).tolist() for a in actual],
+                                    "bad": [(a - bad).tolist() for a in actual]}})
+
+
+def test_combination_weights_minimise_the_backtest_error():
+    payloads = [json.loads(payload(1.0, 3.0, i)) for i in range(20)]
+    w = fit_weights(payloads, ["good", "bad"])
+    # errors +1 and -3 cancel at weights 0.75 / 0.25
+    assert w["good"] == pytest.approx(0.75, abs=0.02) and w["bad"] == pytest.approx(0.25, abs=0.02)
+
+
+def test_learned_prior_has_panel_and_segment_weights_and_a_ranking():
+    payloads = [payload(1.0, 3.0, i) for i in range(150)] + [payload(3.0, 1.0, i, "intermittent") for i in range(5)]
+    metrics = [json.dumps({"good": {"mase": 1.0}, "bad": {"mase": 3.0}})] * 155
+    prior = learn_prior(payloads + [None], metrics)
+    assert prior.ranking == ("good", "bad")
+    assert set(prior.weights) == {"all", "smooth"}  # too few intermittent series for weights of their own
+    again = PanelPrior.from_json(prior.to_json())
+    assert again.ranking == prior.ranking and again.weights["smooth"]["good"] == pytest.approx(0.75, abs=0.02)
+
+
+def test_a_series_uses_the_panel_combination_of_the_candidates_it_could_run():
+    rng = np.random.default_rng(1)
+    history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=200),
+                            "units": rng.poisson(10 * np.resize(WEEK, 200)).astype(float)})
+    prior = PanelPrior(("seasonal_naive",), {"all": {"seasonal_naive": 0.6, "naive": 0.3, "regression": 0.1}})
+    cfg = TrainingConfig(candidates=("seasonal_naive", "naive", "regression"))
+    row = train_series("S~I", "S", "I", history, "D", cfg, prior=prior)
+    members = json.loads(row["candidate_metrics"])["ensemble"]["members"]
+    assert row["forecaster"] == "ensemble" and members == "seasonal_naive:0.67+naive:0.33"  # no plan: no regression
+    assert "panel combination" in row["reason"]
+    alone = {n: train_series("S~I", "S", "I", history, "D", TrainingConfig(candidates=(n,), combine_top=0))
+             for n in ("seasonal_naive", "naive")}
+    expected = (2 * forecast_series(alone["seasonal_naive"], 28)["yhat"] + forecast_series(alone["naive"], 28)["yhat"]) / 3
+    np.testing.assert_allclose(forecast_series(row, 28)["yhat"], expected)
+
+
+def test_backtests_are_kept_for_the_sampled_series_only():
+    history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=120), "units": np.arange(120.0) % 7})
+    cfg = TrainingConfig(candidates=("seasonal_naive", "naive"))
+    kept = train_series("S~I", "S", "I", history, "D", cfg, keep_backtests=True)
+    assert set(json.loads(kept["candidate_backtests"])["forecast"]) == {"seasonal_naive", "naive"}
+    assert train_series("S~I", "S", "I", history, "D", cfg)["candidate_backtests"] is None
+    keys = [f"S{i}~I" for i in range(50)]
+    assert sample_keys(keys, 10) == sample_keys(list(reversed(keys)), 10) and len(sample_keys(keys, 10)) == 10
