@@ -240,3 +240,18 @@ def spark_session():
     for key, value in spark_config(master="local[2]", driver_memory="2g").items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+def serving_pid(server: subprocess.Popen) -> int:
+    """The process that answers an ``mlflow server``'s HTTP: its uvicorn child. Killing the
+    ``mlflow server`` process itself leaves that child serving (an orphan), so a test that takes the
+    server away kills this one; the parent is then stopped as usual."""
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            ppid = int(open(stat).read().rsplit(")", 1)[1].split()[1])
+            cmdline = open(stat[:-4] + "cmdline").read()
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+        if ppid == server.pid and "uvicorn" in cmdline:
+            return int(stat.split("/")[2])
+    raise AssertionError(f"mlflow server {server.pid} has no uvicorn child")

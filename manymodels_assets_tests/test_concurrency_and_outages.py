@@ -12,7 +12,7 @@ from manymodels_assets.sales_generator import GeneratorConfig, generate
 from manymodels_assets.sensors import all_store_items
 from manymodels_assets.settings import Settings
 from manymodels_assets_tests.dagster_procs import instance_at, make_home
-from manymodels_assets_tests.servers import mlflow_server
+from manymodels_assets_tests.servers import mlflow_server, serving_pid
 from manymodels_assets_tests.test_faults import child, finished
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_a_registry_that_goes_away_mid_promotion_changes_nothing(tmp_path):
             # The server dies after the production set is written, before anything is registered.
             rc, err = finished(child(home, dagster_home, "promotion_pipeline", "--at",
                                      "manymodels_assets.assets.promotion:write_production_set", "--after",
-                                     "--kill-pid", str(server.pid),
+                                     "--kill-pid", str(serving_pid(server)),
                                      extra_env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                                                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}))
             assert rc == 1 and f"127.0.0.1:{port}" in err, err[-2000:]

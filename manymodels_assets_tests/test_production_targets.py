@@ -40,7 +40,7 @@ from manymodels_assets.rollback import rollback
 from manymodels_assets.sales_generator import GeneratorConfig, generate
 from manymodels_assets.settings import Settings
 from manymodels_assets_tests.dagster_procs import make_home
-from manymodels_assets_tests.servers import mlflow_server, spark_connect_server, spark_standalone
+from manymodels_assets_tests.servers import mlflow_server, serving_pid, spark_connect_server, spark_standalone
 
 pytestmark = pytest.mark.integration
 
@@ -92,20 +92,6 @@ def outputs(home: str, model_set: str | None = None, forecasts_version: str | No
 def assert_same(got: dict, expected: dict) -> None:
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
-
-
-def uvicorn_child(pid: int) -> int:
-    """The process that serves an `mlflow server`'s HTTP: its uvicorn child (killing only the parent
-    leaves it serving)."""
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            ppid = int(open(stat).read().rsplit(")", 1)[1].split()[1])
-            cmdline = open(stat[:-4] + "cmdline").read()
-        except (OSError, ValueError):  # gone meanwhile
-            continue
-        if ppid == pid and "uvicorn" in cmdline:
-            return int(stat.split("/")[2])
-    raise AssertionError(f"no uvicorn child of mlflow server {pid}")
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +149,7 @@ def runs(base, servers):
     scenario = [sys.executable, "-m", "manymodels_assets_tests.cycle_child", "--next-drop",
                 next_day_drop(base / "next-day"), "--then", "training_pipeline",
                 "--at", "manymodels_assets.resources.registry:ModelRegistryResource.record_model_set",
-                "--kill-pid", str(uvicorn_child(servers.training_proc.pid))]
+                "--kill-pid", str(serving_pid(servers.training_proc))]
     with ThreadPoolExecutor(2) as pool:
         on_cluster = pool.submit(run, scenario, {**cluster_env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                                                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"},
