@@ -1,114 +1,198 @@
-"""The platform as users drive it: `dagster-webserver` and `dagster-daemon` on the shipped
-dagster.yaml, sensors switched on through the UI's API, files dropped into the landing zone,
-backfills launched as the UI launches them, and a real browser looking at the result."""
+"""The platform as users drive it: `dagster-webserver` and `dagster-daemon`, sensors switched on
+through the UI's API, files dropped into the landing zone, backfills launched the way the UI
+launches them. Two set-ups: the shipped dagster.yaml (sqlite) with a local landing zone, and
+the production dagster.yaml (PostgreSQL) with the landing zone on Azure storage (Azurite).
+Runs use one Spark Connect server, so each run skips starting a JVM of its own."""
 import os
-import shutil
 
-import numpy as np
+import dagster as dg
 import pandas as pd
 import pytest
+import yaml
 
 from manymodels_assets.forecasting.keys import encode_key
-from manymodels_assets.sales_generator import GeneratorConfig, generate
-from manymodels_assets_tests.dagster_procs import daemon, env_for, instance_at, make_home, wait_for, webserver
+from manymodels_assets.resources.warehouse import WarehouseResource
+from manymodels_assets.sales_generator import GeneratorConfig, iter_chunks
+from manymodels_assets_tests.dagster_procs import ROOT, daemon, env_for, instance_at, make_home, wait_for, webserver
 from manymodels_assets_tests.graphql import DagsterUI
-from manymodels_assets_tests.servers import free_port
+from manymodels_assets_tests.servers import azurite, free_port, postgres_server, spark_connect_server
 
 pytestmark = pytest.mark.integration
 
 SENSORS = ("landing_zone_sensor", "retrain_on_new_sales", "promote_after_training", "score_after_promotion")
 CYCLE = ("ingest_pipeline", "training_pipeline", "promotion_pipeline", "batch_scoring_pipeline")
-ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
+KEYS = sorted(encode_key(f"S{s:04d}", f"I{i:05d}") for s in (1, 2) for i in (1, 2, 3))
+
+
+def sales() -> pd.DataFrame:
+    return pd.concat(iter_chunks(GeneratorConfig(stores=2, items=3, days=100, seed=9, start="2025-01-01")),
+                     ignore_index=True)
 
 
 class Platform:
-    """A running webserver + daemon over one DAGSTER_HOME and MANYMODELS_HOME."""
+    """A webserver and a daemon over one Dagster instance, a lake and a landing zone."""
 
-    def __init__(self, tmp, env, instance, ui, landing_fs, landing_root):
-        self.tmp, self.env, self.instance, self.ui = tmp, env, instance, ui
-        self.landing_fs, self.landing_root = landing_fs, landing_root
+    def __init__(self, env, instance, ui, landing_fs, landing_root):
+        self.env, self.instance, self.ui = env, instance, ui
+        self.landing_fs, self.landing_root = landing_fs, landing_root.rstrip("/")
 
-    def runs(self, job: str):
-        import dagster as dg
+    def runs(self, job: str, status=None) -> list:
+        runs = self.instance.get_runs(filters=dg.RunsFilter(job_name=job))
+        return [r for r in runs if status is None or r.status == status]
 
-        return self.instance.get_runs(filters=dg.RunsFilter(job_name=job))
-
-    def wait_for_cycle(self, after: int, timeout: float = 600):
-        """Until a whole cycle (ingest .. scoring) has run after the first ``after`` scoring runs;
-        fails as soon as any run fails."""
-        import dagster as dg
-
-        def done():
-            failed = [r for r in self.instance.get_runs() if r.status == dg.DagsterRunStatus.FAILURE]
-            assert not failed, [(r.job_name, r.run_id) for r in failed]
-            scored = [r for r in self.runs("batch_scoring_pipeline") if r.status == dg.DagsterRunStatus.SUCCESS]
-            return len(scored) > after
-        wait_for(done, timeout, "a whole cycle of runs", every=2)
-
-    def drop(self, drop: str, name: str, frame: pd.DataFrame | bytes) -> None:
+    def drop(self, drop: str, name: str, content: bytes) -> None:
         folder = f"{self.landing_root}/sales/{drop}"
         self.landing_fs.makedirs(folder, exist_ok=True)
-        self.landing_fs.pipe_file(f"{folder}/{name}",
-                                  frame if isinstance(frame, bytes) else frame.to_parquet(index=False))
+        self.landing_fs.pipe_file(f"{folder}/{name}", content)
+
+    def wait_for_cycle(self, scored_before: int, timeout: float = 600) -> None:
+        """Until a scoring run succeeds after ``scored_before`` had; fails as soon as any run fails."""
+        def done():
+            failed = self.instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+            assert not failed, [(r.job_name, r.run_id) for r in failed]
+            return len(self.runs("batch_scoring_pipeline", dg.DagsterRunStatus.SUCCESS)) > scored_before
+        wait_for(done, timeout, "the whole cycle of runs", every=2)
+
+    def idle(self) -> bool:
+        return not self.instance.get_runs(filters=dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
 
     def warehouse(self) -> pd.DataFrame:
-        from manymodels_assets.resources.warehouse import WarehouseResource
-
         db = os.path.join(self.env["MANYMODELS_HOME"], "warehouse", "forecasts.db")
         return WarehouseResource(connection_string=f"Driver={{SQLite3}};Database={db}").query(
             "SELECT store_id, item_id, forecast_date, yhat, model_set FROM forecasts")
 
-
-def _first_drop() -> pd.DataFrame:
-    import io
-
-    import pyarrow.parquet as pq
-    import tempfile
-
-    folder = tempfile.mkdtemp()
-    generate(GeneratorConfig(stores=2, items=3, days=100, seed=9, start="2025-01-01"), folder, drop="d1",
-             plan_days=0)
-    frames = [pq.read_table(os.path.join(folder, "sales", "d1", f)).to_pandas()
-              for f in sorted(os.listdir(os.path.join(folder, "sales", "d1")))]
-    shutil.rmtree(folder)
-    return pd.concat(frames, ignore_index=True)
+    def trained(self, run) -> dict:
+        [record] = [r for r in self.instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+            if r.asset_materialization.asset_key == dg.AssetKey("trained_models")][-1:]
+        return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("driven")
-    home = make_home(tmp / "dagster", run_queue={"max_concurrent_runs": 1})
-    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="3")
+def _start(tmp, env, home, landing_fs, landing_root):
     port = free_port()
-    import fsspec
-
-    landing_root = os.path.join(str(tmp / "mm"), "lake", "landing")
     with instance_at(home) as inst, daemon(env, tmp / "daemon.log"), webserver(env, port, tmp / "webserver.log"):
         ui = DagsterUI(port)
         ui.wait_until_loaded()
-        p = Platform(tmp, env, inst, ui, fsspec.filesystem("file"), landing_root)
-        p.drop("20250101T000000Z", "sales.parquet", _first_drop())
+        platform = Platform(env, inst, ui, landing_fs, landing_root)
+        platform.drop("20250401T000000Z", "sales.parquet", sales().to_parquet(index=False))
         for sensor in SENSORS:
             ui.start_sensor(sensor)
-        p.wait_for_cycle(after=0)
-        yield p
+        platform.wait_for_cycle(scored_before=0)
+        yield platform
 
 
-def test_a_drop_runs_the_whole_cycle_by_itself(platform):
-    keys = platform.instance.get_dynamic_partitions("store_item")
-    assert sorted(keys) == sorted(encode_key(f"S{s:04d}", f"I{i:05d}") for s in (1, 2) for i in (1, 2, 3))
+@pytest.fixture(scope="module")
+def connect(tmp_path_factory):
+    with spark_connect_server(tmp_path_factory.mktemp("connect")) as (url, _):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory, connect):
+    import fsspec
+
+    tmp = tmp_path_factory.mktemp("local")
+    home = make_home(tmp / "dagster", run_queue={"max_concurrent_runs": 1})
+    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2", MANYMODELS_SPARK_REMOTE=connect)
+    yield from _start(tmp, env, home, fsspec.filesystem("file"), str(tmp / "mm" / "lake" / "landing"))
+
+
+def test_a_drop_runs_the_whole_cycle_by_itself(local):
+    assert sorted(local.instance.get_dynamic_partitions("store_item")) == KEYS
     for job in CYCLE:
-        assert platform.runs(job), job
-    wh = platform.warehouse()
+        assert local.runs(job, dg.DagsterRunStatus.SUCCESS), job
+    wh = local.warehouse()
     assert len(wh) == 6 * 28 and wh.groupby(["store_id", "item_id"]).size().eq(28).all()
 
 
-def test_a_malformed_drop_is_quarantined_and_the_sensor_keeps_ticking(platform):
-    before = len(platform.runs("ingest_pipeline"))
-    platform.drop("20250102T000000Z", "garbage.parquet", b"this is not parquet")
-    wait_for(lambda: len(platform.runs("ingest_pipeline")) > before, 120, "an ingest of the malformed drop")
-    quarantined = os.path.join(platform.landing_root, "quarantine", "sales", "20250102T000000Z")
-    wait_for(lambda: os.path.exists(os.path.join(quarantined, "garbage.parquet.reason.txt")), 240, "quarantine")
-    platform.wait_for_cycle(after=len([r for r in platform.runs("batch_scoring_pipeline")]) - 1)
-    ticks = platform.ui.sensor_ticks("landing_zone_sensor")
-    assert ticks and not any(t["status"] == "FAILURE" for t in ticks)
+def test_a_second_drop_touching_three_series_retrains_exactly_those(local):
+    scored = len(local.runs("batch_scoring_pipeline", dg.DagsterRunStatus.SUCCESS))
+    before = local.warehouse()
+    touched = sales()
+    touched = touched[touched["item_id"] != "I00003"]  # S0001 and S0002 of I00001, S0001 of I00002
+    touched = touched[~((touched["store_id"] == "S0002") & (touched["item_id"] == "I00002"))]
+    corrections = touched.groupby(["store_id", "item_id"]).tail(5).assign(units=lambda f: f["units"] + 7)
+    local.drop("20250402T000000Z", "corrections.parquet", corrections.to_parquet(index=False))
+    local.wait_for_cycle(scored)
+    training = local.runs("training_pipeline", dg.DagsterRunStatus.SUCCESS)[0]  # the newest
+    md = local.trained(training)
+    assert md["series_retrained"] == 3 and md["series_carried_over"] == 3, md
+    changed = {encode_key(s, i) for s, i in corrections[["store_id", "item_id"]].drop_duplicates().values}
+    after = local.warehouse()
+    moved = {encode_key(s, i) for (s, i), g in after.groupby(["store_id", "item_id"])
+             if set(g["model_set"]) != set(before[(before.store_id == s) & (before.item_id == i)]["model_set"])}
+    assert moved <= changed  # only retrained series can have a new production model
+
+
+def test_a_malformed_drop_is_quarantined_and_the_sensor_keeps_ticking(local):
+    wait_for(local.idle, 300, "the runs to finish")
+    ingests = len(local.runs("ingest_pipeline"))
+    local.drop("20250403T000000Z", "garbage.parquet", b"this is not parquet")
+    wait_for(lambda: len(local.runs("ingest_pipeline", dg.DagsterRunStatus.SUCCESS)) > ingests, 300,
+             "an ingest of the malformed drop")
+    reason = f"{local.landing_root}/quarantine/sales/20250403T000000Z/garbage.parquet.reason.txt"
+    assert "unreadable parquet" in open(reason).read()
+    wait_for(local.idle, 600, "the runs after it to finish")
+    ticks = local.ui.sensor_ticks("landing_zone_sensor")
+    assert len(ticks) > 3 and not any(t["status"] == "FAILURE" for t in ticks)
+
+
+def test_backfills_from_the_ui_run_one_run_per_range(local):
+    wait_for(local.idle, 600, "the runs to finish")
+    everything = local.ui.launch_asset_backfill(["store_item_series", "trained_models"], KEYS)
+    wait_for(lambda: local.ui.backfill(everything)["status"] == "COMPLETED_SUCCESS", 600, "the backfill of all")
+    runs = local.ui.backfill(everything)["runs"]
+    assert len(runs) == 1  # one range, one run, one Spark job
+    tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == \
+        (KEYS[0], KEYS[-1])
+    few = [KEYS[0], KEYS[3]]
+    some = local.ui.launch_asset_backfill(["trained_models"], few)
+    wait_for(lambda: local.ui.backfill(some)["status"] == "COMPLETED_SUCCESS", 600, "the backfill of a few")
+    retrained = set()
+    for run in local.ui.backfill(some)["runs"]:
+        for record in local.instance.get_records_for_run(
+                run["runId"], of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+            retrained.add(record.asset_materialization.partition)
+    assert retrained == set(few)
+
+
+@pytest.fixture(scope="module")
+def on_azure_and_postgres(tmp_path_factory, connect):
+    tmp = tmp_path_factory.mktemp("azure")
+    with azurite(tmp / "azurite") as blob, postgres_server() as (pg_port, pg_user):
+        home = tmp / "dagster"
+        home.mkdir()
+        with open(os.path.join(ROOT, "deploy", "dagster", "dagster.yaml")) as f:
+            config = yaml.safe_load(f)
+        config["run_coordinator"]["config"]["max_concurrent_runs"] = 1
+        with open(home / "dagster.yaml", "w") as f:
+            yaml.safe_dump(config, f)
+        env = env_for(str(home), str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2",
+                      MANYMODELS_SPARK_REMOTE=connect, MANYMODELS_LANDING_ROOT="abfs://landing/drops",
+                      MANYMODELS_LAKE_CONNECTION_STRING=blob, DAGSTER_PG_HOST="127.0.0.1",
+                      DAGSTER_PG_PORT=str(pg_port), DAGSTER_PG_DB="postgres", DAGSTER_PG_USER=pg_user,
+                      DAGSTER_PG_PASSWORD="")
+        import adlfs
+
+        fs = adlfs.AzureBlobFileSystem(connection_string=blob)
+        fs.mkdir("landing")
+        saved = dict(os.environ)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("DAGSTER_PG_")})  # this process reads it too
+        try:
+            yield from _start(tmp, env, str(home), fs, "abfs://landing/drops")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def test_on_postgres_with_the_landing_zone_on_azure_a_drop_and_a_backfill_run(on_azure_and_postgres):
+    platform = on_azure_and_postgres
+    assert type(platform.instance.event_log_storage).__name__ == "BatchedPostgresEventLogStorage"
+    assert sorted(platform.instance.get_dynamic_partitions("store_item")) == KEYS
+    assert len(platform.warehouse()) == 6 * 28
+    wait_for(platform.idle, 300, "the runs to finish")
+    backfill = platform.ui.launch_asset_backfill(["store_item_series", "trained_models"], KEYS)
+    wait_for(lambda: platform.ui.backfill(backfill)["status"] == "COMPLETED_SUCCESS", 600, "the backfill")
+    assert len(platform.ui.backfill(backfill)["runs"]) == 1
