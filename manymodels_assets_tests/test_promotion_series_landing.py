@@ -5,28 +5,83 @@ import pyarrow.parquet as pq
 import fsspec
 
 from manymodels_assets import landing
-from manymodels_assets.forecasting.promotion import PromotionRule, decide_promotions
+import json
+
+import pytest
+
+from manymodels_assets.forecasting.candidates import fit_predict
+from manymodels_assets.forecasting.challenge import challenge
+from manymodels_assets.forecasting.promotion import PromotionRule, decide_promotions, margin_summary
+from manymodels_assets.forecasting.serialization import dump_model
 from manymodels_assets.forecasting.frequency import infer_freq
 from manymodels_assets.forecasting.series import regularize
 
 
 def test_promotion_decisions_and_reasons():
     new = pd.DataFrame({
-        "key": ["good", "bad_acc", "bad_mase", "failed", "first"],
-        "status": ["ok", "ok", "ok", "failed", "ok"],
-        "wape": [0.1, 0.5, 0.1, np.nan, 0.5],
-        "mase": [0.5, 0.5, 1.2, np.nan, 0.9],
-        "error": [None, None, None, "boom", None],
+        "key": ["wins", "loses", "too_new", "failed", "first_good", "first_bad", "first_cold", "stopped", "gated"],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok"],
+        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9],
+        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95],
+        "error": [None, None, None, "boom", None, None, None, None, None],
     })
-    d = decide_promotions(new, ["good", "bad_acc", "bad_mase", "failed"], PromotionRule()).set_index("key")
-    assert d.loc["good", "decision"] == "promoted"
-    assert d.loc["bad_acc", "decision"] == "kept" and d.loc["bad_acc", "failed_check"] == "accuracy"
-    assert "0.5 < 0.8" in d.loc["bad_acc", "reason"]
-    assert d.loc["bad_mase", "decision"] == "kept" and "MASE 1.2 >= 1.0" in d.loc["bad_mase", "reason"]
+    champions = pd.DataFrame({
+        "key": ["wins", "loses", "too_new", "failed", "stopped", "gated"],
+        "status": "ok", "points": [12, 12, 0, 12, 12, 12],
+        "champion_score": [1.0, 0.8, np.nan, 0.9, 2.0, 1.0], "challenger_score": [0.8, 1.0, np.nan, np.nan, 0.0, 0.5],
+        "note": ["", "", "no new data since the production model was trained", "", "", ""]})
+    d = decide_promotions(new, champions, PromotionRule()).set_index("key")
+    # champion against challenger on the newest data, whatever the absolute backtest numbers say
+    assert d.loc["wins", "decision"] == "promoted" and d.loc["wins", "margin"] == pytest.approx(0.2)
+    assert "beats the production model on the 12 newest periods: mase 0.8 vs 1.0" in d.loc["wins", "reason"]
+    assert d.loc["loses", "decision"] == "kept" and d.loc["loses", "failed_check"] == "challenger"
+    assert d.loc["loses", "margin"] == pytest.approx(-0.25)
+    assert d.loc["too_new", "decision"] == "kept" and d.loc["too_new", "failed_check"] == "window"
+    assert "no new data" in d.loc["too_new", "reason"]
     assert d.loc["failed", "decision"] == "kept" and "boom" in d.loc["failed", "reason"]
-    assert d.loc["first", "decision"] == "provisional"
-    strict = decide_promotions(new, [], PromotionRule(deploy_first_model=False)).set_index("key")
-    assert strict.loc["first", "decision"] == "rejected" and strict.loc["good", "decision"] == "promoted"
+    # a first model is deployed when it beats seasonal naive
+    assert d.loc["first_good", "decision"] == "promoted" and "< 1.0" in d.loc["first_good", "reason"]
+    assert d.loc["first_bad", "decision"] == "provisional" and d.loc["first_bad", "failed_check"] == "first_model"
+    assert d.loc["first_cold", "decision"] == "promoted" and d.loc["stopped", "decision"] == "promoted"
+    # absolute thresholds are extra gates when set
+    gated = decide_promotions(new, champions, PromotionRule(min_accuracy=0.8)).set_index("key")
+    assert gated.loc["gated", "decision"] == "kept" and gated.loc["gated", "failed_check"] == "accuracy"
+    assert gated.loc["wins", "decision"] == "kept"  # 1 - WAPE 0.5 < 0.8
+    strict = decide_promotions(new, champions, PromotionRule(deploy_first_model=False, min_improvement=0.3))
+    strict = strict.set_index("key")
+    assert strict.loc["first_bad", "decision"] == "rejected" and strict.loc["wins", "decision"] == "kept"
+    summary = margin_summary(d.reset_index())
+    assert (summary["compared"], summary["wins"], summary["losses"]) == (4, 3, 1)
+
+
+def _row(history, model, last, backtest=None, **extra):
+    return {"model": dump_model(model), "last_date": history["date"].iloc[last], "freq": "D", "season_length": 7,
+            "calendar_regressors": None, "backtest": backtest, **extra}
+
+
+def test_champion_and_challenger_are_scored_on_the_newest_data_neither_trained_on():
+    rng = np.random.default_rng(0)
+    n, h = 200, 28
+    units = 20 + 5 * np.resize([0, 1, 2, 3, 4, 5, 6], n) + rng.normal(0, 0.5, n)
+    history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n), "units": units})
+    y = pd.Series(units, index=pd.period_range("2024-01-01", periods=n, freq="D"))
+    champion_end = n - 11  # the production model was trained 10 days before the new data ends
+    naive, _ = fit_predict("naive", y.iloc[:champion_end], h, 7)  # a poor champion for a weekly pattern
+    # the challenger's last backtest fold: seasonal naive from n - h
+    _, fold = fit_predict("seasonal_naive", y.iloc[: n - h], h, 7)
+    backtest = json.dumps({"starts": [str(y.index[n - h])], "forecast": [fold.tolist()]})
+    scores = challenge(history, _row(history, naive, champion_end - 1), {"freq": "D", "backtest": backtest})
+    assert scores["points"] == 11 and scores["window_start"] == str(y.index[champion_end])
+    assert scores["challenger_score"] < scores["champion_score"]
+    # the window is the fold's periods after the champion's last date, scored like this by hand
+    actual, scale = units[champion_end:], np.mean(np.abs(units[7:champion_end] - units[:champion_end - 7]))
+    assert scores["challenger_score"] == pytest.approx(np.mean(np.abs(actual - fold[h - 11:])) / scale)
+    naive_forecast = np.full(11, units[champion_end - 1])
+    assert scores["champion_score"] == pytest.approx(np.mean(np.abs(actual - naive_forecast)) / scale)
+    # no data after the champion: nothing to compare on
+    same = challenge(history, _row(history, naive, n - 1), {"freq": "D", "backtest": backtest})
+    assert same["points"] == 0 and "no new data" in same["note"]
+    assert challenge(history, _row(history, naive, n - 20), {"freq": "D", "backtest": None})["points"] == 0
 
 
 def test_regularize_fills_gaps_and_extends_to_the_panel_end():

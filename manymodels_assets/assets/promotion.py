@@ -1,5 +1,6 @@
 """``promoted_models``: the business rule per series, and the production model set it yields."""
 import dataclasses
+from typing import Optional
 
 import dagster as dg
 import pandas as pd
@@ -9,8 +10,9 @@ from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.report import table
-from manymodels_assets.engine.promotion import promotion_inputs, write_production_set
-from manymodels_assets.forecasting.promotion import DECISIONS, PROMOTED, PROVISIONAL, PromotionRule, decide_promotions
+from manymodels_assets.engine.promotion import challenges, promotion_inputs, write_production_set
+from manymodels_assets.forecasting.promotion import (DECISIONS, PROMOTED, PROVISIONAL, PromotionRule, decide_promotions,
+                                                     margin_summary)
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource, model_set_of
@@ -22,12 +24,22 @@ _D = PromotionRule()
 
 
 class PromotionConfig(dg.Config):
-    min_accuracy: float = _D.min_accuracy
-    """Promote only if backtest accuracy (1 - WAPE) is at least this."""
-    max_mase: float = _D.max_mase
-    """Promote only if backtest MASE is below this (better than seasonal naive)."""
+    metric: str = _D.metric
+    """Champion against challenger: the new model replaces the production model of a series only
+    when it forecasts the newest periods neither trained on better by this metric (mase, wape,
+    smape, mae, rmse)."""
+    min_improvement: float = _D.min_improvement
+    """How much better (relative) the new model must be on that window (0: any improvement)."""
+    min_new_points: int = _D.min_new_points
+    """Fewest new periods to compare on; with fewer the production model stays."""
+    first_model_max_mase: float = _D.first_model_max_mase
+    """A series' first model is deployed when its backtest MASE is below this (1: beats seasonal naive)."""
+    min_accuracy: Optional[float] = _D.min_accuracy
+    """Optional extra gate: backtest accuracy (1 - WAPE) at least this (empty: off)."""
+    max_mase: Optional[float] = _D.max_mase
+    """Optional extra gate: backtest MASE below this (empty: off)."""
     deploy_first_model: bool = _D.deploy_first_model
-    """A series with no production model gets its new model even if it fails the rule ("provisional")."""
+    """A first model that fails its gate is still deployed, flagged "provisional", so the series has a forecast."""
 
     def to_core(self) -> PromotionRule:
         return PromotionRule(**self.model_dump())
@@ -38,13 +50,14 @@ class PromotionConfig(dg.Config):
 def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, spark: SparkResource,
                     lake: LakeResource,
                     production_registry: ModelRegistryResource) -> dg.MaterializeResult:
-    """Applies the promotion rule (default: backtest 1 - WAPE >= 0.8 and MASE < 1) to each
-    selected series' newly trained model: the model set of the training run this promotion
-    follows (run tag `manymodels/model_set`), else each partition's latest `trained_models`.
+    """Champion against challenger for each selected series' newly trained model (the model set
+    of the training run this promotion follows, run tag `manymodels/model_set`, else each
+    partition's latest `trained_models`): it replaces the production model only when it
+    forecasts the newest periods that neither trained on better (same metric, same actuals);
+    a series' first model is deployed when its backtest beats seasonal naive (MASE < 1).
 
-    Decisions: **promoted** (passed), **kept** (failed; the previous production model stays),
-    **provisional** (failed, but the series had no production model, so it gets this one),
-    **rejected** (failed, nothing deployed). The production model set = the new models that
+    Decisions: **promoted**, **kept** (the production model stays), **provisional** (a first
+    model that failed its gate, deployed so the series has a forecast), **rejected**. The production model set = the new models that
     are promoted or provisional + the previous production models of every other series. It is
     registered in the separate production registry; alias `production` moves to it and
     `previous` keeps the one before, for rollback. Promotions take turns (a lake lock), and the
@@ -60,7 +73,8 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
         current = production_registry.version_by_alias(PRODUCTION)
         current_set = model_set_of(current)
         candidates, deployed = promotion_inputs(session, lake, sources, current_set)
-        decisions = decide_promotions(candidates, deployed["key"], rule)
+        champions = challenges(session, lake, sources, current_set, rule.metric)
+        decisions = decide_promotions(candidates, champions, rule)
         deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
         counts = {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}
         already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
@@ -91,5 +105,8 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
         "partition_range": partition_range(keys),
         "decisions": table(pd.DataFrame(list(counts.items()), columns=["decision", "series"])),
         "by_failed_check": table(decisions.groupby(["decision", "failed_check"]).size().reset_index(name="series")),
+        **{f"challenge_{k}": v for k, v in margin_summary(decisions).items()},
+        "challenge_margins": report.histogram(decisions["margin"], "new vs production model on the newest data",
+                                              "relative improvement (> 0: the new model wins)"),
         "examples": table(decisions.groupby("decision").head(3)[["key", "decision", "reason"]]),
     })

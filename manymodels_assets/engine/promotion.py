@@ -5,8 +5,10 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from manymodels_assets import layout
+from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.modelsets import read_model_set, write_model_set
-from manymodels_assets.engine.tables import keys_frame, only_keys
+from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
 
 DECISION_INPUT = ["key", "status", "wape", "mase", "error", "model_set"]
 
@@ -29,6 +31,41 @@ def promotion_inputs(spark: SparkSession, lake, sources: dict[str, list[str]],
     deployed = (read_model_set(spark, lake, production_set).select("key", "model_set").toPandas()
                 if production_set else pd.DataFrame(columns=["key", "model_set"]))
     return candidates, deployed
+
+
+CHALLENGE = ("key string, status string, points int, window_start string, champion_score double, "
+             "challenger_score double, note string")
+"""Per series with a production model: its status and the champion/challenger scores."""
+
+
+def challenges(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
+               metric: str) -> pd.DataFrame:
+    """CHALLENGE for every new model whose series has a production model: both scored on the
+    newest data neither trained on (forecasting.challenge), one Spark task per bucket of series."""
+    names = [c.strip().split(" ", 1)[0] for c in CHALLENGE.split(",")]
+    if not production_set:
+        return pd.DataFrame(columns=names)
+    new_rows = new_models(spark, lake, sources).select("key", "freq", "backtest")
+    current = read_model_set(spark, lake, production_set).select(
+        "key", "status", "model", "last_date", "freq", "season_length", "calendar_regressors")
+    pairs = current.join(new_rows.withColumnRenamed("freq", "new_freq"), "key")
+    n = pairs.count()
+    if n == 0:
+        return pd.DataFrame(columns=names)
+    history = (read_current(spark, lake, layout.SERIES).join(F.broadcast(pairs.select("key")), "key")
+               .select("key", "date", "units", "price", "promo"))
+    rows = history.unionByName(pairs, allowMissingColumns=True)
+
+    def one(pdf: pd.DataFrame) -> pd.DataFrame:
+        from manymodels_assets.forecasting.challenge import challenge
+
+        models = pdf[pdf["model"].notna()].iloc[0]
+        champion = {**models.to_dict(), "last_date": models["last_date"]}
+        scores = challenge(pdf[pdf["model"].isna()], champion, {"freq": models["new_freq"], "backtest": models["backtest"]},
+                           metric)
+        return pd.DataFrame([{"key": models["key"], "status": models["status"], **scores}])
+
+    return apply_per_group(rows, ["key"], one, CHALLENGE, n).toPandas()[names]
 
 
 def write_production_set(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
