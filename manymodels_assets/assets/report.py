@@ -52,6 +52,14 @@ def _pyplot():
     return plt
 
 
+def _dates(ax) -> None:
+    import matplotlib.dates as mdates
+
+    locator = mdates.AutoDateLocator(maxticks=8)  # few, short labels: they must not overlap
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
 def _figure(w=7, h=3):
     return _pyplot().subplots(figsize=(w, h))
 
@@ -87,6 +95,7 @@ def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) 
         ax.plot(x, f["yhat"], color="#d9480f", lw=1.2, label="forecast")
         ax.fill_between(x, f["yhat_lower"], f["yhat_upper"], color="#d9480f", alpha=0.2, label="interval")
         ax.set_title(key, fontsize=9)
+        _dates(ax)
     axes[0, 0].legend(fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=10)
     return _md(fig, title)
@@ -107,6 +116,7 @@ def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.Data
                     label="interval")
     ax.legend(fontsize=7, loc="upper left", ncol=4)
     ax.set_title(title, fontsize=9)
+    _dates(ax)
     return _md(fig, title)
 
 
