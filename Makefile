@@ -13,6 +13,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 
 # Real data lies beside the checkout (never copied into it); see docs/accuracy.md.
 OJ_DATA ?= $(CURDIR)/../shared/data/orangeJuice.rda
+TOURISM_DATA ?= $(CURDIR)/../shared/data/tourism.rda
 
 demo: system-deps venv dagster-home
 	$(PY) -m manymodels_assets.cli demo $(DEMO_ARGS)
@@ -23,8 +24,9 @@ test: system-deps venv
 ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
+# Both real panels and a generated daily one; prints the issue's target table with the figures.
 accuracy: venv
-	$(PY) -m benchmarks.accuracy $(OJ_DATA) $(ACCURACY_ARGS)
+	$(PY) -m benchmarks.accuracy --oj $(OJ_DATA) --tourism $(TOURISM_DATA) --workers 2 $(ACCURACY_ARGS)
 
 # Real-time scoring from the production model set (docs/serving.md); SERVE_ARGS="--host 0.0.0.0 --port 8080".
 # Two glibc heap arenas instead of one per thread keep the RSS near the cache budget.

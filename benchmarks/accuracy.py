@@ -1,173 +1,143 @@
-"""Accuracy report on the real Dominick's orange-juice panel (913 weekly store-brand series).
+"""Accuracy and cost of every candidate and of the selection, on real and generated panels.
 
-    python -m benchmarks.accuracy ../shared/data/orangeJuice.rda [--workers 2] [--limit N]
+    python -m benchmarks.accuracy --oj ../shared/data/orangeJuice.rda --tourism ../shared/data/tourism.rda \\
+        [--daily 200] [--workers 2] [--limit N] [--out docs/accuracy-run.md]
 
-Runs the pipeline's core (``train_series`` / ``forecast_series``) per series with the last
-12 weeks held out. The held-out weeks' prices and promotions (deal or feature) are given as
-the planned calendar, as a retailer's promotion plan would be. Prints MASE, sMAPE, WAPE and
-95% interval coverage for every candidate forced alone, for the per-series selection, and for
-naive and seasonal naive, plus the time it took.
+Per panel, the last horizon of every series is held out (12 weeks, 8 quarters, 28 days: the
+project's default horizon for the frequency); when the panel has prices and promotions, the
+held-out periods' own are the planned calendar. Everything runs through the pipeline's core
+with the project's defaults for the frequency:
 
-Gaps (weeks a store did not report) are filled by interpolating log units: in this panel a
-missing week is missing data, not zero sales. The data's licence (GPL) differs from the
-project's, so it is read from where it lies and never copied.
+1. the pooled candidate's group models (one per item, as engine.pooled runs them);
+2. a first training run (no panel prior) on a sample of the series, keeping their backtests
+   like the pipeline does;
+3. the prior learned from those backtests (training periods only), and a second run of every
+   series with it: the steady state of a deployment that retrains;
+4. every candidate alone, and statsforecast's AutoETS run directly on the panel;
+5. cold starts: every series cut to a few points before the held-out periods, forecast from
+   its item's profile across the other stores, intervals calibrated on the panel.
+
+Costs are CPU seconds of the worker process (one BLAS thread), so they read as one core.
+The data's licences (GPL) differ from the project's: the files are read in place, never copied.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import time
-from concurrent.futures import ProcessPoolExecutor
 
-import numpy as np
-import pandas as pd
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy: CPU time must be one core's
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-from manymodels_assets.forecasting.keys import decode_key, encode_key
-from manymodels_assets.forecasting.selection import panel_ranking
+import argparse  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
-HOLDOUT = 12
-WEEK1 = pd.Timestamp("1989-09-14")  # Dominick's week 1 starts on this Thursday
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
+from benchmarks import panels as P  # noqa: E402
+from benchmarks.evaluate import cold_start_rows, prepare, score, selection_rows, single_rows  # noqa: E402
+from benchmarks.report import render  # noqa: E402
+from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
+from manymodels_assets.forecasting.panel import learn_prior, sample_keys  # noqa: E402
 
-def load_panel(path: str) -> pd.DataFrame:
-    """store_id, item_id (brand), date, units, price (own price), promo (deal or feature)."""
-    import rdata
-
-    oj = rdata.read_rda(path)["orangeJuice"]
-    yx = oj["yx"]
-    brand = yx["brand"].astype(int)
-    own_price = yx[[f"price{i}" for i in range(1, 12)]].to_numpy()[np.arange(len(yx)), brand.to_numpy() - 1]
-    return pd.DataFrame({
-        "store_id": yx["store"].astype(int).astype(str),
-        "item_id": "brand" + brand.astype(str).str.zfill(2),
-        "date": WEEK1 + pd.to_timedelta(7 * (yx["week"].astype(int) - 1), unit="D"),
-        "units": np.exp(yx["logmove"].to_numpy()),
-        "price": own_price,
-        "promo": np.maximum(yx["deal"].to_numpy(), yx["feat"].to_numpy() > 0).astype(int),
-    })
+TABLE_CANDIDATES = ("naive", "seasonal_naive", "ets", "theta", "croston", "tsb", "regression", "regression_ar",
+                    "dynamic_regression", "auto_ets", "auto_theta", "auto_arima", "mstl", "pooled")
+"""Every candidate gets a row; the costly ones (see COSTLY) on a sample of series."""
+COSTLY = {"D": ("auto_ets", "auto_arima", "mstl", "dynamic_regression"), "W": ("auto_arima", "mstl"),
+          "Q": ("auto_arima",)}
 
 
-def evaluate(args):
-    """All numbers of one series: per candidate alone, and the selection."""
-    key, frame, candidates, freq, settings, prior, selection_only = args
-    from manymodels_assets.forecasting import metrics as m
-    from manymodels_assets.forecasting.scoring import forecast_series
-    from manymodels_assets.forecasting.series import regularize
-    from manymodels_assets.forecasting.config import TrainingConfig
-    from manymodels_assets.forecasting.training import train_series
-
-    series = regularize(frame, freq, frame["date"].max(), fill="interpolate")
-    train, test = series.iloc[:-HOLDOUT], series.iloc[-HOLDOUT:]
-    actual = test["units"].to_numpy()
-    calendar = test[["date", "price", "promo"]]
-    out = []
-    t = time.perf_counter()
-    row = train_series(key, *decode_key(key), train[["date", "units", "price", "promo"]], freq,
-                       TrainingConfig(candidates=tuple(candidates), horizon=HOLDOUT, **settings), calendar=calendar,
-                       prior=prior)
-    selection_seconds = time.perf_counter() - t
-    season = row["season_length"]
-
-    def scores(name, fc, seconds):
-        return {"key": key, "method": name, "seconds": seconds,
-                "mase": m.mase(actual, fc["yhat"], train["units"], season),
-                "smape": m.smape(actual, fc["yhat"]), "wape": m.wape(actual, fc["yhat"]),
-                "abs_error": float(np.abs(actual - fc["yhat"]).sum()), "abs_actual": float(np.abs(actual).sum()),
-                "coverage": m.interval_coverage(actual, fc["yhat_lower"], fc["yhat_upper"]),
-                "width": m.interval_width(fc["yhat_lower"], fc["yhat_upper"])}
-
-    out.append({**scores("selection", forecast_series(row, HOLDOUT), selection_seconds), "chosen": row["forecaster"],
-                "candidate_metrics": row["candidate_metrics"]})
-    if selection_only:  # first pass of --prior: only the backtests are needed
-        return out
-    for name in dict.fromkeys(["naive", "seasonal_naive", *candidates]):
-        t = time.perf_counter()
-        alone = train_series(key, *decode_key(key), train[["date", "units", "price", "promo"]], freq,
-                             TrainingConfig(candidates=(name,), horizon=HOLDOUT,
-                                            **{**settings, "combine_top": 0}), calendar=calendar)
-        seconds = time.perf_counter() - t
-        if alone["forecaster"] != name:  # the candidate could not run on this series
-            out.append({"key": key, "method": name, "skipped": json.loads(alone["candidate_metrics"] or "{}")})
-            continue
-        out.append(scores(name, forecast_series(alone, HOLDOUT), seconds))
-    return out
+def _map(pool, fn, items, chunksize=4):
+    return list(pool.map(fn, items, chunksize=chunksize)) if pool else [fn(i) for i in items]
 
 
-def report(rows: pd.DataFrame, elapsed: float, n_series: int, workers: int) -> str:
-    ok = rows[rows["mase"].notna()] if "mase" in rows else rows
-    agg = ok.groupby("method").agg(series=("key", "nunique"), mase=("mase", "mean"), smape=("smape", "mean"),
-                                   abs_error=("abs_error", "sum"), abs_actual=("abs_actual", "sum"),
-                                   coverage=("coverage", "mean"), width=("width", "mean"),
-                                   seconds=("seconds", "sum"))
-    agg["wape"] = agg["abs_error"] / agg["abs_actual"]
-    agg = agg.drop(columns=["abs_error", "abs_actual"]).sort_values("mase")
-    snaive = agg.loc["seasonal_naive", "mase"] if "seasonal_naive" in agg.index else np.nan
-    best_single = agg.drop(index="selection", errors="ignore")["mase"].idxmin()
-    sel = agg.loc["selection", "mase"]
-    chosen = rows.loc[rows["method"] == "selection", "chosen"].value_counts()
-    per_series = ok.pivot_table(index="key", columns="method", values="mase")
-    singles = per_series.drop(columns=["selection"], errors="ignore")
-    oracle = singles.min(axis=1).mean()
-    picked = rows.loc[rows["method"] == "selection"].set_index("key")["chosen"]
-    away = picked[picked != best_single].index.intersection(per_series.index)
-    lines = [f"# Accuracy on Dominick's orange juice: {n_series} weekly store-brand series, "
-             f"last {HOLDOUT} weeks held out",
-             "", agg.to_markdown(floatfmt=".3f"), "",
-             f"- selection vs seasonal naive (aggregate MASE): {sel:.3f} vs {snaive:.3f} = "
-             f"{100 * (1 - sel / snaive):.1f}% better (target >= 10%)",
-             f"- selection vs best single candidate ({best_single}, {agg.loc[best_single, 'mase']:.3f}): "
-             f"{100 * (1 - sel / agg.loc[best_single, 'mase']):.1f}% better (target > 0%)",
-             f"- 95% interval coverage of the selection: {agg.loc['selection', 'coverage']:.3f} (target 0.90-0.98)",
-             "- chosen per series: " + ", ".join(f"{k} {v}" for k, v in chosen.items()),
-             f"- oracle (the best single candidate of each series on the held-out weeks): MASE {oracle:.3f}",
-             f"- on the {len(away)} series where the selection chose something other than {best_single}: "
-             f"selection MASE {per_series.loc[away, 'selection'].mean():.3f} vs {best_single} "
-             f"{per_series.loc[away, best_single].mean():.3f}; the selection was better on "
-             f"{int((per_series.loc[away, 'selection'] < per_series.loc[away, best_single]).sum())} of them",
-             f"- wall time {elapsed:.0f}s with {workers} worker processes "
-             f"(selection alone: {agg.loc['selection', 'seconds'] / n_series * 1000:.0f} ms per series, one core)"]
-    return "\n".join(lines)
+def autoets_direct(series: list, sp: int, horizon: int) -> pd.DataFrame:
+    """statsforecast's AutoETS run directly on the whole panel (its own API, one core)."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS
+
+    df = pd.concat([pd.DataFrame({"unique_id": s.key, "ds": np.arange(len(s.train)), "y": s.train["units"].to_numpy()})
+                    for s in series], ignore_index=True)
+    started = time.process_time()
+    fc = StatsForecast(models=[AutoETS(season_length=sp)], freq=1, n_jobs=1).forecast(df=df, h=horizon)
+    seconds = (time.process_time() - started) / len(series)
+    rows = []
+    for s in series:
+        yhat = fc.loc[fc["unique_id"] == s.key, "AutoETS"].to_numpy()
+        rows.append({**score(s, yhat, None, None), "method": "statsforecast AutoETS (direct)", "seconds": seconds})
+    return pd.DataFrame(rows)
+
+
+def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, prior_sample: int = 300) -> dict:
+    started = time.time()
+    config = TrainingConfig()
+    defaults = config.candidates_for(panel.freq)
+    series, pooled, pooled_seconds = prepare(panel, config, limit, pool)
+    log(f"{panel.name}: {len(series)} series; pooled group models {pooled_seconds * 1000:.1f} ms per series")
+    # the first run (no prior yet) on a sample, as many series as a pipeline run keeps backtests of
+    # at 100k series would be wasteful here: the prior needs a few hundred
+    keep = set(sample_keys([s.key for s in series], prior_sample))
+    first = _map(pool, selection_rows, [(s, config, None, pooled.get(s.key), True) for s in series if s.key in keep])
+    prior = learn_prior([r["row"]["candidate_backtests"] for r in first],
+                        [r["row"]["candidate_metrics"] for r in first], config.metric)
+    log(f"{panel.name}: prior learned from the first run's backtests: {prior.to_json()}")
+    second = _map(pool, selection_rows, [(s, config, prior, pooled.get(s.key), False) for s in series])
+    costly = COSTLY.get(series[0].freq_base, ())
+    sampled = set(sample_keys([s.key for s in series], costly_sample))
+    jobs = [(s, name, pooled.get(s.key)) for name in TABLE_CANDIDATES for s in series
+            if name not in costly or s.key in sampled]
+    singles = pd.DataFrame(_map(pool, single_rows, jobs))
+    log(f"{panel.name}: {len(jobs)} single-candidate runs done")
+    cold = pd.DataFrame(_map(pool, cold_start_rows, [(s, config, None) for s in series], chunksize=8))
+    direct = autoets_direct(series, series[0].season_length, panel.holdout)
+    selection = pd.concat([pd.DataFrame([r["metrics"] | {"method": "selection (first run)"} for r in first]),
+                           pd.DataFrame([r["metrics"] | {"method": "selection"} for r in second])], ignore_index=True)
+    if "pooled" in defaults:  # the group models' cost is shared by the series of the group
+        selection["seconds"] += pooled_seconds
+    singles.loc[singles["method"] == "pooled", "seconds"] += pooled_seconds
+    return {"panel": panel, "rows": pd.concat([selection, singles, direct], ignore_index=True), "cold": cold,
+            "prior": prior, "chosen": pd.Series([r["row"]["forecaster"] for r in second]).value_counts(),
+            "costly": costly, "costly_sample": sorted(sampled), "defaults": defaults, "wall": time.time() - started,
+            "series": len(series), "three_years": {s.key for s in series if len(s.train) >= 3 * 365 - panel.holdout}}
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("rda", help="path to orangeJuice.rda")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--limit", type=int, default=None, help="first N series only (quick look)")
-    p.add_argument("--candidates", default="seasonal_naive,ets,theta,tsb,regression")
-    p.add_argument("--freq", default="W-WED", help="weeks start on Thursdays")
-    p.add_argument("--folds", type=int, default=3, help="backtest folds for the selection")
-    p.add_argument("--combine-top", type=int, default=2, help="also try the mean of the best N (0: off)")
-    p.add_argument("--metric", default="mase")
-    p.add_argument("--prior", action="store_true",
-                   help="two passes: rank candidates by backtest across the panel (training weeks only), then "
-                        "select with that panel prior")
+    p.add_argument("--oj", help="path to orangeJuice.rda")
+    p.add_argument("--tourism", help="path to tourism.rda")
+    p.add_argument("--daily", type=int, default=200, help="generated daily series (stores x 10 items); 0: none")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--limit", type=int, default=None, help="first N series of each panel only (a quick look)")
+    p.add_argument("--prior-sample", type=int, default=300,
+                   help="series of the first training run, whose backtests the panel combination is learned from")
+    p.add_argument("--costly-sample", type=int, default=60,
+                   help="series per panel on which the costly candidates are run (their cost is per series)")
     p.add_argument("--out", default=None, help="also write the report (markdown) here")
     args = p.parse_args(argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    panel = load_panel(args.rda)
-    groups = [(encode_key(s, i), g) for (s, i), g in panel.groupby(["store_id", "item_id"], sort=True)]
-    groups = groups[: args.limit] if args.limit else groups
-    candidates = [c for c in args.candidates.split(",") if c]
-    t = time.perf_counter()
-    with ProcessPoolExecutor(args.workers) as pool:
-        settings = {"n_folds": args.folds, "combine_top": args.combine_top, "metric": args.metric}
-        prior = None
-        if args.prior:
-            first = pool.map(evaluate, [(k, g, candidates, args.freq, settings, None, True) for k, g in groups],
-                             chunksize=8)
-            prior = panel_ranking([rs[0]["candidate_metrics"] for rs in first], args.metric)
-            print(f"panel prior (backtest {args.metric}, best first): {prior}")
-        results = list(pool.map(evaluate, [(k, g, candidates, args.freq, settings, prior, False) for k, g in groups],
-                                chunksize=8))
-    elapsed = time.perf_counter() - t
-    rows = pd.DataFrame([r for rs in results for r in rs]).drop(columns=["candidate_metrics"], errors="ignore")
-    text = report(rows, elapsed, len(groups), args.workers)
+    todo = [f for f in (lambda: P.orange_juice(args.oj) if args.oj else None,
+                        lambda: P.tourism(args.tourism) if args.tourism else None,
+                        lambda: P.generated_daily(max(1, args.daily // 10), 10) if args.daily else None)]
+    results = []
+    with ProcessPoolExecutor(args.workers) if args.workers > 1 else _NoPool() as pool:
+        for load in todo:
+            panel = load()
+            if panel is not None:
+                results.append(run_panel(panel, pool if args.workers > 1 else None, args.limit, args.costly_sample,
+                                         lambda m: print(m, flush=True), args.prior_sample))
+    text = render(results, args.workers)
     print(text)
     if args.out:
         with open(args.out, "w") as f:
             f.write(text + "\n")
+
+
+class _NoPool:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
 
 
 if __name__ == "__main__":
