@@ -45,6 +45,9 @@ class Table:
     def spark_ddl(self) -> str:
         return ", ".join(f"{c.name} {_SPARK[c.type]}" for c in self.columns)
 
+    def spark_type(self, name: str) -> str:
+        return _SPARK[self.types()[name]]
+
     def sql_types(self, dialect: str, keys: tuple[str, ...] = ()) -> dict[str, str]:
         """Column -> SQL type in ``dialect``; ``keys`` get the bounded key type (indexable everywhere)."""
         if dialect not in _SQL:
@@ -95,8 +98,10 @@ MODEL_SET = _table(
     ("reason", "string", "why the series has this status and forecaster (cold start, fallback)"),
     ("error", "string", "what failed (candidates, refit), if anything"),
     ("model_format", "string"),
-    ("model", "binary", "the serialized fitted forecaster"),
+    ("model", "binary", "the serialized fitted forecaster; null in a row carried over by reference: "
+                        "the bytes stay in model set `model_set`"),
     ("model_set", "string", "the model set this row was trained in"),
+    ("config_version", "string", "hash of the training configuration the model was trained with"),
     ("trained_at", "timestamp"),
 )
 

@@ -171,20 +171,36 @@ def test_warehouse_has_series_times_horizon_rows_and_reruns_do_not_duplicate(pip
     assert (one["lo"][0], one["hi"][0], one["runs"][0]) == (1, 28, 1)
 
 
-def test_retraining_adds_one_version_per_registry_and_moves_the_aliases(pipeline):
+def test_retraining_carries_unchanged_series_over_and_a_full_retrain_moves_the_aliases(pipeline):
     defs, instance, _ = pipeline
     keys = keys_of(instance)
     tags = {RANGE_START: keys[0], RANGE_END: keys[-1]}
-    for job in ("training_pipeline", "promotion_pipeline"):
-        defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags)
     training, production = defs.resources["training_registry"], defs.resources["production_registry"]
+
+    def run(job, **config):
+        run_config = {"ops": {asset: {"config": c} for asset, c in config.items()}}
+        defs.resolve_job_def(job).execute_in_process(instance=instance, tags=tags, run_config=run_config)
+
+    run("training_pipeline")  # nothing changed: every model is carried over by reference
+    md = instance.get_latest_materialization_event(dg.AssetKey("trained_models")).asset_materialization.metadata
+    assert (md["series_retrained"].value, md["series_carried_over"].value) == (0, 27)
+    run("promotion_pipeline")
+    assert str(production.version_by_alias("production").version) == "1"  # already in production
+
+    run("training_pipeline", trained_models={"retrain": "all"})
+    md = instance.get_latest_materialization_event(dg.AssetKey("trained_models")).asset_materialization.metadata
+    assert md["series_retrained"].value == 27
+    # refit with the combination the first run learned across the panel, some models beat production
+    run("promotion_pipeline")
     versions = sorted(training.client.search_model_versions(f"name='{training.model_name}'"),
                       key=lambda v: int(v.version))
-    assert len(versions) == 2
-    # the second run selected with the first run's panel ranking as its prior
+    assert len(versions) == 3
+    # each run selected with what the run before it learned across the panel
     ranking = versions[0].tags["panel_ranking"]
     assert ranking and training.client.get_run(versions[1].run_id).data.params["prior"] == ranking
     assert training.client.get_run(versions[0].run_id).data.params["prior"] == "none"
+    md = instance.get_latest_materialization_event(dg.AssetKey("promoted_models")).asset_materialization.metadata
+    assert md["promoted"].value > 0
     assert str(production.version_by_alias("production").version) == "2"
     assert str(production.version_by_alias("previous").version) == "1"
     text = summary(defs, instance)

@@ -41,6 +41,8 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     sample = scored.sample
     return report.result(context, keys, metadata={
         "series_scored": len(scored.steps),
+        "series_rescored": scored.rescored,
+        "series_unchanged": scored.unchanged,
         "rows": int(scored.steps["steps"].sum()),
         "series_without_production_model": len(set(keys) - set(scored.steps["key"])),
         "production_model_set": model_set,

@@ -21,12 +21,19 @@ DATA_VERSION_TAG = "dagster/data_version"  # where Dagster stores a materializat
 
 def model_sets_by_key(context: dg.AssetExecutionContext, upstream: dg.AssetKey,
                       keys: list[str]) -> tuple[dict[str, list[str]], list[str]]:
-    """({model set: the keys to take from it}, keys with no upstream materialization)."""
+    """({model set: the keys to take from it}, keys with no upstream materialization): the set
+    this run is pinned to, else each partition's latest materialization of ``upstream``."""
     pinned = context.run.tags.get(MODEL_SET_TAG)
     if pinned:
         return {pinned: list(keys)}, []
-    latest = context.instance.event_log_storage.get_latest_tags_by_partition(
-        upstream, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG], keys)
+    return latest_model_sets(context.instance, upstream, keys)
+
+
+def latest_model_sets(instance: dg.DagsterInstance, asset: dg.AssetKey,
+                      keys: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """({model set: keys}, keys never materialized) from each partition's latest materialization of ``asset``."""
+    latest = instance.event_log_storage.get_latest_tags_by_partition(
+        asset, dg.DagsterEventType.ASSET_MATERIALIZATION, [DATA_VERSION_TAG], keys)
     sources: dict[str, list[str]] = defaultdict(list)
     for key in keys:
         if DATA_VERSION_TAG in latest.get(key, {}):

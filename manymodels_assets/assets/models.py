@@ -1,5 +1,7 @@
 """``trained_models``: a backtested, selected and refit model per series, written as one model set."""
 import dataclasses
+import datetime as dt
+import hashlib
 import json
 from typing import Optional
 
@@ -8,7 +10,7 @@ import dagster as dg
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.series import store_item_series
-from manymodels_assets.engine.training import train_model_set
+from manymodels_assets.engine.training import Retraining, train_model_set
 from manymodels_assets.forecasting import model_sets
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.panel import learn_prior
@@ -62,6 +64,20 @@ class TrainingSettings(dg.Config):
     plot_series: int = 12
     """Series of the run (the first by key) whose partition metadata gets their own numbers and a
     history / backtest / forecast plot. A single-partition run always shows its series."""
+    retrain: str = "changed"
+    """"changed": retrain only series whose data changed since their model was trained, that are
+    new, whose model failed, was trained with another configuration or is older than
+    `max_model_age_days`; the others keep their model (carried into the new model set by
+    reference). "all": retrain every selected series (e.g. a weekly retrain against drift)."""
+    max_model_age_days: float = 7.0
+    """With retrain "changed": a model older than this is retrained even if its data did not change."""
+
+    def retraining(self, previous: dict[str, list[str]], core: TrainingConfig) -> Retraining:
+        if self.retrain not in ("changed", "all"):
+            raise dg.Failure(f'retrain must be "changed" or "all", not {self.retrain!r}')
+        age = dt.timedelta(days=self.max_model_age_days) if self.retrain == "changed" else None
+        fingerprint = json.dumps(dataclasses.asdict(core), sort_keys=True, default=str)
+        return Retraining(previous, age, hashlib.sha256(fingerprint.encode()).hexdigest()[:12])
 
     def to_core(self) -> TrainingConfig:
         fields = {f.name for f in dataclasses.fields(TrainingConfig)}
@@ -93,15 +109,20 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
 
     All models of a run form one **model set** in the lake (`models/<model_set>/`, a row per
     series with its metrics and serialized model). The set is logged as one MLflow run and
-    registered as one version in the training registry. A series whose training fails is
-    recorded with status `failed` and its reason; the others are not affected.
+    registered as one version in the training registry. By default only series whose data
+    changed (or that are new, failed, or have an old model) are retrained; the others' models
+    are carried over by reference (`series_retrained`, `series_carried_over`, `retrained_because`).
+    A series whose training fails is recorded with status `failed` and its reason; the others
+    are not affected.
     """
     core, keys, timed = config.to_core(), selected_keys(context), Stopwatch()
     prior = _previous_prior(training_registry) if core.use_panel_prior else None
     model_set = stamped_id("ms", context.run_id)
+    previous, _ = lineage.latest_model_sets(context.instance, context.asset_key, keys)
     try:
         with timed("train"):
-            trained = train_model_set(spark.spark_session, lake, key_pairs(keys), core, model_set, prior)
+            trained = train_model_set(spark.spark_session, lake, key_pairs(keys), core, model_set, prior,
+                                      config.retraining(previous, core))
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     summary = trained.summary
@@ -128,7 +149,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         metadata["panel_combination_learned"] = learned.to_json()
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
     return report.result(context, keys, data_version=model_set, metadata={
-        **metadata, **timed.metadata(),
+        **metadata, **report.retraining_metadata(trained.plan), **timed.metadata(),
         "model_set": model_set,
         "partition_range": partition_range(keys),
         "mlflow_run_id": version.run_id,

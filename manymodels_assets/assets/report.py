@@ -149,6 +149,13 @@ def model_set_metadata(summary: pd.DataFrame, prior: list[str] | None, ranking: 
     }
 
 
+def retraining_metadata(plan: pd.DataFrame) -> dict:
+    """How many series a run retrained and carried over, and why."""
+    why = plan["reason"].value_counts().rename_axis("reason").reset_index(name="series")
+    return {"series_retrained": int(plan["retrain"].sum()), "series_carried_over": int((~plan["retrain"]).sum()),
+            "retrained_because": table(why)}
+
+
 def per_series_metadata(context: dg.AssetExecutionContext, spark, lake, summary: pd.DataFrame, model_set: str,
                         plot_series: int) -> None:
     """For the first ``plot_series`` series of the run: their own numbers and a plot of history,

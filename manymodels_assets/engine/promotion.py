@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
-from manymodels_assets.engine.modelsets import read_model_set, write_model_set
+from manymodels_assets.engine.modelsets import read_model_set, with_models, write_model_set
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
 
 DECISION_INPUT = ["key", "status", "wape", "mase", "error", "model_set"]
@@ -71,8 +71,10 @@ def challenges(spark: SparkSession, lake, sources: dict[str, list[str]], product
 def write_production_set(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
                          deploy: list[str], name: str) -> tuple[str, int]:
     """Write model set ``name``: the new models of ``deploy`` and the current production model
-    of every other series. Returns (its URI, its number of series)."""
-    new_rows = new_models(spark, lake, sources)
+    of every other series. Returns (its URI, its number of series). A production set holds its
+    models' bytes itself (no references), so scoring and serving read one set."""
+    new_rows = with_models(spark, lake, new_models(spark, lake, sources).join(F.broadcast(keys_frame(spark, deploy)),
+                                                                              "key"))
     current_rows = read_model_set(spark, lake, production_set) if production_set else None
     uri = write_model_set(lake, compose_production_set(new_rows, current_rows, keys_frame(spark, deploy)), name)
     return uri, read_model_set(spark, lake, name).count()

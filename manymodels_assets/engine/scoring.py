@@ -21,7 +21,9 @@ _SCORING_INPUT = ["key", "store_id", "item_id", "status", "forecaster", "model",
 @dataclass(frozen=True)
 class ForecastUpdate:
     version: str  # of the forecasts table
-    steps: pd.DataFrame  # key, steps: forecast rows per scored series
+    rescored: int  # series forecast anew (their production model changed, or the horizon)
+    unchanged: int  # series whose rows were kept: the same model forecasts the same numbers
+    steps: pd.DataFrame  # key, steps: forecast rows per series
     sample: pd.DataFrame  # forecast rows of up to four series
     recent: pd.DataFrame  # key, date, units: their recent history
 
@@ -43,14 +45,35 @@ def score_models(models: DataFrame, horizon: int | None, parallelism: int) -> Da
 
 def update_forecasts(spark: SparkSession, lake, keys: list[str], model_set: str, production_version: str,
                      horizon: int | None, run_id: str) -> ForecastUpdate:
-    """Forecast ``keys`` from ``model_set`` into a new version of the forecasts table (their old rows replaced)."""
+    """Forecast ``keys`` from ``model_set`` into a new version of the forecasts table (their old rows replaced).
+
+    A series whose production model (the model set that trained it) and horizon are those its
+    current rows were made with keeps its rows, relabelled with this production version: the
+    same fitted model forecasts the same numbers.
+    """
     key_df = keys_frame(spark, keys)
     models = only_keys(read_model_set(spark, lake, model_set), key_df)
+    current = read_current(spark, lake, layout.FORECASTS)
+    kept = None
+    if current is not None:
+        made = (only_keys(current, key_df).groupBy("key")
+                .agg(F.first("model_set").alias("made_with"), F.count(F.lit(1)).alias("steps")))
+        wanted = F.coalesce(F.lit(horizon).cast("int"), F.col("horizon"))
+        same = (models.join(made, "key").where((F.col("made_with") == F.col("model_set")) & (F.col("steps") == wanted))
+                .select("key"))
+        unchanged = [r["key"] for r in same.collect()]
+        if unchanged:
+            kept = only_keys(current, keys_frame(spark, unchanged)).withColumn("production_version",
+                                                                              F.lit(production_version))
+            models = models.join(F.broadcast(keys_frame(spark, unchanged)), "key", "left_anti")
     scored_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=None)
     forecasts = (score_models(models, horizon, parallelism(spark))
                  .withColumn("production_version", F.lit(production_version))
                  .withColumn("scored_at", F.lit(scored_at).cast("timestamp"))
                  .select(*FORECASTS.names))
+    n_kept = 0 if kept is None else len(unchanged)
+    if kept is not None:
+        forecasts = forecasts.unionByName(kept.select(*FORECASTS.names))
     version = replace_keys(spark, lake, layout.FORECASTS, forecasts, key_df, run_id, sort_by=("key", "step"))
     written = only_keys(spark.read.parquet(lake.spark_uri(layout.FORECASTS, version)), key_df)
     steps = written.groupBy("key").agg(F.count(F.lit(1)).alias("steps")).toPandas()
@@ -60,7 +83,7 @@ def update_forecasts(spark: SparkSession, lake, keys: list[str], model_set: str,
     recent = (history.where(F.col("key").isin(sample_keys)).select("key", "date", "units").orderBy("key", "date")
               .toPandas().groupby("key").tail(120) if history is not None and sample_keys
               else pd.DataFrame(columns=["key", "date", "units"]))
-    return ForecastUpdate(version, steps, sample, recent)
+    return ForecastUpdate(version, len(steps) - n_kept, n_kept, steps, sample, recent)
 
 
 def read_forecasts(spark: SparkSession, lake, keys: list[str]) -> pd.DataFrame | None:

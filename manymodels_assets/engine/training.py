@@ -9,9 +9,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from manymodels_assets import layout
-from manymodels_assets.engine.modelsets import read_model_set, write_model_set
+from manymodels_assets.engine.groups import apply_per_group
+from manymodels_assets.engine.modelsets import read_model_set, with_models, write_model_set
 from manymodels_assets.engine.pooled import pooled_backtests
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
+from manymodels_assets.forecasting import status
 from manymodels_assets.forecasting.candidates import get
 from manymodels_assets.forecasting.cold_start import ColdStartCalibration, calibrate
 from manymodels_assets.forecasting.config import TrainingConfig
@@ -27,14 +29,90 @@ SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "b
 class TrainedModelSet:
     uri: str
     summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per series
+    plan: pd.DataFrame  # key, retrain (bool), reason: why each series was retrained or carried over
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """Which series a run retrains. The others keep their model: its row is carried into the new
+    model set by reference (the bytes stay in the set that trained it)."""
+
+    previous: dict[str, list[str]]  # model set -> the keys whose latest model it holds
+    max_age: dt.timedelta | None  # a model older than this is retrained; None: retrain every series
+    config_version: str  # a model trained with another configuration is retrained
 
 
 def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: TrainingConfig, model_set: str,
-                    prior: PanelPrior | None) -> TrainedModelSet:
-    """Train every series of ``pairs`` (key, store_id, item_id) and write the rows as model set ``model_set``."""
+                    prior: PanelPrior | None, retraining: Retraining) -> TrainedModelSet:
+    """Train the series of ``pairs`` (key, store_id, item_id) that need it and write them, with
+    the carried-over rows of the others, as model set ``model_set``."""
     series = read_current(spark, lake, layout.SERIES)
     if series is None:
         raise LookupError("store_item_series has not been materialized yet")
+    plan = retraining_plan(spark, lake, only_keys(series, keys_frame(spark, pairs["key"].tolist())), retraining)
+    to_train = pairs[pairs["key"].isin(plan.loc[plan["retrain"], "key"])]
+    carried = carried_rows(spark, lake, retraining.previous, plan.loc[~plan["retrain"], "key"].tolist())
+    rows = (_train(spark, lake, series, to_train, config, model_set, prior, retraining.config_version)
+            if len(to_train) else None)
+    rows = carried if rows is None else rows if carried is None else rows.unionByName(carried)
+    if rows is None:
+        raise LookupError(f"no series found for the {len(pairs)} selected store-items")
+    uri = write_model_set(lake, rows, model_set)
+    summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
+    return TrainedModelSet(uri, summary, plan)
+
+
+def retraining_plan(spark: SparkSession, lake, selected: DataFrame, retraining: Retraining) -> pd.DataFrame:
+    """key, retrain, reason for every selected series (its data version against its latest model's)."""
+    current = selected.select("key", "data_version").distinct().toPandas()
+    previous = pd.DataFrame(columns=["key", "prev_version", "trained_at", "status", "config_version"])
+    if retraining.previous and retraining.max_age is not None:
+        parts = [only_keys(read_model_set(spark, lake, name), keys_frame(spark, keys))
+                 .select("key", F.col("data_version").alias("prev_version"), "trained_at", "status",
+                         (F.col("config_version") if "config_version" in read_model_set(spark, lake, name).columns
+                          else F.lit(None).cast("string")).alias("config_version")).toPandas()
+                 for name, keys in retraining.previous.items()]
+        previous = pd.concat(parts, ignore_index=True)
+    plan = current.merge(previous, on="key", how="left")
+    now = pd.Timestamp(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
+    too_old = (now - pd.to_datetime(plan["trained_at"])) > (retraining.max_age or dt.timedelta(0))
+    reasons = [
+        (pd.Series(retraining.max_age is None, index=plan.index), "full retrain requested"),
+        (plan["prev_version"].isna(), "new series (no model yet)"),
+        (plan["status"] == status.FAILED, "its last training failed"),
+        (plan["config_version"] != retraining.config_version, "the training configuration changed"),
+        (plan["prev_version"] != plan["data_version"], "its data changed"),
+        (too_old, f"its model is older than {retraining.max_age}"),
+    ]
+    plan["reason"] = "unchanged: model carried over"
+    for condition, reason in reversed(reasons):
+        plan.loc[condition.fillna(True).astype(bool), "reason"] = reason
+    plan["retrain"] = ~plan["reason"].str.startswith("unchanged")
+    return plan[["key", "retrain", "reason"]]
+
+
+def carried_rows(spark: SparkSession, lake, previous: dict[str, list[str]], keys: list[str]) -> DataFrame | None:
+    """The latest model-set rows of ``keys``, their model bytes left where they are (by reference)."""
+    if not keys:
+        return None
+    wanted = set(keys)
+    parts = []
+    for name, of_set in previous.items():
+        mine = [k for k in of_set if k in wanted]
+        if mine:
+            rows = only_keys(read_model_set(spark, lake, name), keys_frame(spark, mine))
+            parts.append(rows.withColumn("model", F.lit(None).cast("binary")))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part, allowMissingColumns=True)
+    # a set written before a column existed gets it empty
+    return out.select(*[c if c in out.columns else F.lit(None).cast(MODEL_SET.spark_type(c)).alias(c)
+                        for c in MODEL_SET.names])
+
+
+def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, config: TrainingConfig,
+           model_set: str, prior: PanelPrior | None, config_version: str) -> DataFrame:
+    """The trained rows of the series of ``pairs``."""
     selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
     first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
     raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
@@ -45,10 +123,8 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
     pooled = (pooled_backtests(selected, calendar, config, first["freq"])
               if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
-    uri = write_model_set(lake, train_models(selected, config, model_set, calendar, profiles, prior, pooled,
-                                             calibration, keep), model_set)
-    summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
-    return TrainedModelSet(uri, summary)
+    return train_models(selected, config, model_set, calendar, profiles, prior, pooled, calibration, keep,
+                        config_version=config_version, n_series=len(pairs))
 
 
 def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingConfig, freq: str,
@@ -103,7 +179,8 @@ def cold_start_calibration(all_series: DataFrame, config: TrainingConfig, freq: 
 def train_models(series: DataFrame, config: TrainingConfig, model_set: str, calendar: DataFrame | None = None,
                  profiles: dict[str, pd.Series] | None = None, prior: PanelPrior | None = None,
                  pooled: DataFrame | None = None, calibration: ColdStartCalibration | None = None,
-                 keep_backtests: set[str] | None = None) -> DataFrame:
+                 keep_backtests: set[str] | None = None, config_version: str | None = None,
+                 n_series: int = 1) -> DataFrame:
     """One model-set row per series key, trained inside Spark tasks.
 
     ``calendar``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for
@@ -136,10 +213,10 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
                            calendar=future if len(future) else None, item_profile=profiles.get(first["item_id"]),
                            prior=prior, pooled={"pooled": payloads.iloc[0]} if len(payloads) else None,
                            cold_start=calibration, keep_backtests=first["key"] in keep_backtests)
-        row["model_set"] = model_set
+        row["model_set"], row["config_version"] = model_set, config_version
         return pd.DataFrame([row])[MODEL_SET.names]
 
-    return rows.groupBy("key").applyInPandas(one, MODEL_SET.spark_ddl())
+    return apply_per_group(rows, ["key"], one, MODEL_SET.spark_ddl(), n_series)
 
 
 def calendar_rows(calendar: DataFrame, pairs: DataFrame, after: dt.date) -> DataFrame:
@@ -150,6 +227,6 @@ def calendar_rows(calendar: DataFrame, pairs: DataFrame, after: dt.date) -> Data
 def plot_rows(spark: SparkSession, lake, model_set: str, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(model-set rows, series history: key, date, units) of a few series, for their plots."""
     wanted = keys_frame(spark, keys)
-    models = only_keys(read_model_set(spark, lake, model_set), wanted).toPandas()
+    models = with_models(spark, lake, only_keys(read_model_set(spark, lake, model_set), wanted)).toPandas()
     history = only_keys(read_current(spark, lake, layout.SERIES), wanted).select("key", "date", "units").toPandas()
     return models, history
