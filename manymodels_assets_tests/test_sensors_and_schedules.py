@@ -8,7 +8,7 @@ import pytest
 
 from manymodels_assets.definitions import build_definitions
 from manymodels_assets.resources.lake import LakeResource
-from manymodels_assets.schedules import daily_rescoring, daily_retraining
+from manymodels_assets.schedules import daily_rescoring, daily_retraining, weekly_full_retraining
 from manymodels_assets.sensors import RANGE_END, RANGE_START, build_sensors
 
 landing_zone_sensor, retrain_on_new_sales, _, _ = build_sensors()
@@ -69,9 +69,11 @@ def test_schedules_request_the_whole_range_or_skip(instance):
     ctx = dg.build_schedule_context(instance=instance)
     assert isinstance(daily_retraining(ctx), dg.SkipReason)
     instance.add_dynamic_partitions("store_item", ["A~1", "B~2"])
-    for schedule in (daily_retraining, daily_rescoring):
+    for schedule in (daily_retraining, weekly_full_retraining, daily_rescoring):
         request = schedule(dg.build_schedule_context(instance=instance))
         assert (request.tags[RANGE_START], request.tags[RANGE_END]) == ("A~1", "B~2")
+    full = weekly_full_retraining(dg.build_schedule_context(instance=instance))
+    assert full.run_config["ops"]["trained_models"]["config"]["retrain"] == "all"
 
 
 def test_the_sensor_interval_comes_from_the_settings(tmp_path):
