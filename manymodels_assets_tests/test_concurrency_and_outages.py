@@ -66,15 +66,23 @@ def test_a_registry_that_goes_away_mid_promotion_changes_nothing(tmp_path):
         port = uri.rsplit(":", 1)[1]
         home, dagster_home, defs = _setup(tmp_path, stores=1, MANYMODELS_PRODUCTION_TRACKING_URI=uri)
         with instance_at(dagster_home) as instance:
-            for job in ("ingest_pipeline", "training_pipeline", "promotion_pipeline", "training_pipeline"):
+            for job in ("ingest_pipeline", "training_pipeline", "promotion_pipeline"):
                 run_job(defs, instance, job, all_store_items(instance) if job != "ingest_pipeline" else {})
             before = defs.resources["production_registry"].version_by_alias("production").version
+            # a new store-item arrives and is trained: its first model is for the next promotion to deploy
+            new = pd.DataFrame({"store_id": "S0009", "item_id": "I00001", "units": 4.0,
+                                "date": pd.date_range("2023-01-01", periods=100).date.astype(str)})
+            os.makedirs(os.path.join(str(home), "lake", "landing", "sales", "d2"))
+            new.to_parquet(os.path.join(str(home), "lake", "landing", "sales", "d2", "new.parquet"))
+            for job in ("ingest_pipeline", "training_pipeline"):
+                run_job(defs, instance, job, all_store_items(instance) if job != "ingest_pipeline" else {})
             # The server dies after the production set is written, before anything is registered.
             rc, err = finished(child(home, dagster_home, "promotion_pipeline", "--at",
                                      "manymodels_assets.assets.promotion:write_production_set", "--after",
                                      "--kill-pid", str(serving_pid(server)),
                                      extra_env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-                                                "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}))
+                                                "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+                                                "MANYMODELS_PRODUCTION_TRACKING_URI": uri}))
             assert rc == 1 and f"127.0.0.1:{port}" in err, err[-2000:]
             failed = instance.get_runs(filters=dg.RunsFilter(job_name="promotion_pipeline"), limit=1)[0]
             assert failed.status == dg.DagsterRunStatus.FAILURE
