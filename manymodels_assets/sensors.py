@@ -8,7 +8,7 @@ import json
 
 import dagster as dg
 
-from manymodels_assets import landing, layout
+from manymodels_assets import landing
 from manymodels_assets.assets import lineage
 from manymodels_assets.jobs import batch_scoring_pipeline, ingest_pipeline, promotion_pipeline, training_pipeline
 from manymodels_assets.partitions import store_item

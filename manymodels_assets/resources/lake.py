@@ -5,7 +5,6 @@ import datetime as dt
 import os
 import posixpath
 import uuid
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Optional
 
