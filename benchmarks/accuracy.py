@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
@@ -97,9 +98,24 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
         selection["seconds"] += pooled_seconds
     singles.loc[singles["method"] == "pooled", "seconds"] += pooled_seconds
     return {"panel": panel, "rows": pd.concat([selection, singles, direct], ignore_index=True), "cold": cold,
+            "mean_weights": _mean_weights([r["row"] for r in second]),
             "prior": prior, "chosen": pd.Series([r["row"]["forecaster"] for r in second]).value_counts(),
             "costly": costly, "costly_sample": sorted(sampled), "defaults": defaults, "wall": time.time() - started,
             "series": len(series), "three_years": {s.key for s in series if len(s.train) >= 3 * 365 - panel.holdout}}
+
+
+def _mean_weights(rows: list[dict]) -> dict[str, float]:
+    """Each candidate's mean weight in the series' forecasts (a single candidate: weight 1)."""
+    totals: dict[str, float] = {}
+    for row in rows:
+        members = json.loads(row["candidate_metrics"] or "{}").get("ensemble", {}).get("members")
+        if row["forecaster"] == "ensemble" and members:
+            for part in members.split("+"):
+                name, weight = part.rsplit(":", 1)
+                totals[name] = totals.get(name, 0.0) + float(weight)
+        elif row["forecaster"]:
+            totals[row["forecaster"]] = totals.get(row["forecaster"], 0.0) + 1.0
+    return {k: round(v / max(len(rows), 1), 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])}
 
 
 def main(argv=None) -> None:

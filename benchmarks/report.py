@@ -70,7 +70,10 @@ def panel_section(r: dict) -> tuple[str, dict]:
              f"{figures['autoets'][2]:.3f} ({figures['autoets'][4]:+.1f}%)",
              *(f"- costly candidate on its sample, {line}" for line in beaten_on_sample),
              f"- chosen per series: " + ", ".join(f"{k} {v}" for k, v in r["chosen"].items()),
-             f"- panel combination learned from the first run's backtests: `{r['prior'].to_json()}`",
+             f"- panel combination learned from the first run's backtests: an error model of "
+             f"{', '.join(r['prior'].meta.get('candidates', []))} at temperature {r['prior'].meta.get('temperature')}; "
+             f"mean weight per candidate over the series: "
+             + ", ".join(f"{k} {v:.2f}" for k, v in r["mean_weights"].items()),
              f"- 95% interval coverage: backtested series {figures['coverage']:.3f}; cold starts (every series cut "
              f"to 1..{int(cold['points'].max())} points) {figures['cold_coverage']:.3f} "
              f"(item profile {cold.loc[cold['forecaster'] == 'item_profile', 'coverage'].mean():.3f} on "

@@ -34,7 +34,7 @@ def test_report_has_every_method_the_cold_starts_and_the_targets():
     assert rows["seconds"].gt(0).all()
     cold = result["cold"]
     assert len(cold) == 8 and (cold["status"] == "cold_start").all() and cold["coverage"].between(0, 1).all()
-    assert result["prior"].weights  # learned from the first run's backtests
+    assert result["prior"].meta  # learned from the first run's backtests
     text = render([result], workers=1)
     for needle in ("| selection ", "| seasonal_naive", "selection vs seasonal naive",
                    "selection vs best single candidate", "statsforecast AutoETS run directly",

@@ -7,7 +7,7 @@ import pytest
 
 from manymodels_assets.forecasting.backtest import fold_windows
 from manymodels_assets.forecasting.config import TrainingConfig
-from manymodels_assets.forecasting.panel import fit_weights, learn_prior, sample_keys
+from manymodels_assets.forecasting.panel import FEATURES, TEMPERATURES, combination_weights, learn_prior, sample_keys
 from manymodels_assets.forecasting.pooled import (GroupSeries, backtest_group, from_payload, group_payloads,
                                                   to_payload)
 from manymodels_assets.forecasting.scoring import forecast_series
@@ -73,46 +73,49 @@ def test_a_group_that_cannot_be_fit_fails_the_candidate_not_the_series():
     assert "pooled group model" in json.loads(row["candidate_metrics"])["pooled"]["error"]
 
 
-def payload(good: float, bad: float, seed: int, segment="smooth") -> str:
-    """A series' backtest payload: candidate 'good' is off by ``good``, 'bad' by ``bad``, in
-    opposite directions (so a combination leaning to 'good' beats both)."""
+def payload(seed: int, intermittent: bool) -> str:
+    """A series' backtest payload: candidate 'croston' is good on intermittent series and
+    'ets' on smooth ones (errors of 0.2 against 2 scaled units)."""
     rng = np.random.default_rng(seed)
-    actual = [rng.uniform(10, 20, 7).round(2) for _ in range(3)]
-    return json.dumps({"segment": segment, "actual": [a.tolist() for a in actual], "scale": [1.0, 1.0, 1.0],
-                       "forecast": {"good": [(a + good).tolist() for a in actual],
-                                    "bad": [(a - bad).tolist() for a in actual]}})
+    folds = [rng.uniform(10, 20, 7) for _ in range(3)]
+    zero_share = rng.uniform(0.6, 0.9) if intermittent else rng.uniform(0.0, 0.1)
+    features = [[2.0, 1.0, zero_share, 0.0, 0.0, 5.0]] * 3
+    small, large = (0.2, 2.0) if intermittent else (2.0, 0.2)
+    return json.dumps({"actual": [a.tolist() for a in folds], "scale": [1.0] * 3, "features": features,
+                       "forecast": {"croston": [(a + small).tolist() for a in folds],
+                                    "ets": [(a - large).tolist() for a in folds]}})
 
 
-def test_combination_weights_minimise_the_backtest_error():
-    payloads = [json.loads(payload(1.0, 3.0, i)) for i in range(20)]
-    w = fit_weights(payloads, ["good", "bad"])
-    # errors +1 and -3 cancel at weights 0.75 / 0.25
-    assert w["good"] == pytest.approx(0.75, abs=0.02) and w["bad"] == pytest.approx(0.25, abs=0.02)
-
-
-def test_learned_prior_has_panel_and_segment_weights_and_a_ranking():
-    payloads = [payload(1.0, 3.0, i) for i in range(150)] + [payload(3.0, 1.0, i, "intermittent") for i in range(5)]
-    metrics = [json.dumps({"good": {"mase": 1.0}, "bad": {"mase": 3.0}})] * 155
+def test_the_error_model_learns_which_candidate_suits_which_series():
+    payloads = [payload(i, intermittent=i % 2 == 0) for i in range(60)]
+    metrics = [json.dumps({"croston": {"mase": 1.1}, "ets": {"mase": 1.0}})] * 60
     prior = learn_prior(payloads + [None], metrics)
-    assert prior.ranking == ("good", "bad")
-    assert set(prior.weights) == {"all", "smooth"}  # too few intermittent series for weights of their own
+    assert prior.ranking == ("ets", "croston") and prior.meta["temperature"] in TEMPERATURES
+    intermittent = combination_weights(prior.meta, [2.0, 1.0, 0.8, 0.0, 0.0, 5.0], ["croston", "ets"])
+    smooth = combination_weights(prior.meta, [2.0, 1.0, 0.05, 0.0, 0.0, 5.0], ["croston", "ets"])
+    assert intermittent.get("croston", 0) > 0.8 and smooth.get("ets", 0) > 0.8
+    assert combination_weights(prior.meta, [2.0, 1.0, 0.05, 0.0, 0.0, 5.0], ["croston"]) == {"croston": 1.0}
     again = PanelPrior.from_json(prior.to_json())
-    assert again.ranking == prior.ranking and again.weights["smooth"]["good"] == pytest.approx(0.75, abs=0.02)
+    assert again.ranking == prior.ranking and again.meta["candidates"] == ["croston", "ets"]
+    assert learn_prior([], metrics).meta == {}  # nothing sampled: a ranking alone
 
 
 def test_a_series_uses_the_panel_combination_of_the_candidates_it_could_run():
     rng = np.random.default_rng(1)
     history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=200),
                             "units": rng.poisson(10 * np.resize(WEEK, 200)).astype(float)})
-    prior = PanelPrior(("seasonal_naive",), {"all": {"seasonal_naive": 0.6, "naive": 0.3, "regression": 0.1}})
+    # predicted log errors 0, 0.2 and -1 whatever the features; temperature 0.2
+    meta = {"candidates": ["seasonal_naive", "naive", "regression"], "features": list(FEATURES), "mu": [0.0] * 6,
+            "sd": [1.0] * 6, "coef": [[0.0] * 6] * 3, "intercept": [0.0, 0.2, -1.0], "temperature": 0.2}
     cfg = TrainingConfig(candidates=("seasonal_naive", "naive", "regression"))
-    row = train_series("S~I", "S", "I", history, "D", cfg, prior=prior)
+    row = train_series("S~I", "S", "I", history, "D", cfg, prior=PanelPrior(("seasonal_naive",), meta))
+    w = np.exp(-np.array([0.0, 0.2]) / 0.2) / np.exp(-np.array([0.0, 0.2]) / 0.2).sum()  # no plan: no regression
     members = json.loads(row["candidate_metrics"])["ensemble"]["members"]
-    assert row["forecaster"] == "ensemble" and members == "seasonal_naive:0.67+naive:0.33"  # no plan: no regression
+    assert row["forecaster"] == "ensemble" and members == f"seasonal_naive:{w[0]:.2f}+naive:{w[1]:.2f}"
     assert "panel combination" in row["reason"]
     alone = {n: train_series("S~I", "S", "I", history, "D", TrainingConfig(candidates=(n,), combine_top=0))
              for n in ("seasonal_naive", "naive")}
-    expected = (2 * forecast_series(alone["seasonal_naive"], 28)["yhat"] + forecast_series(alone["naive"], 28)["yhat"]) / 3
+    expected = w[0] * forecast_series(alone["seasonal_naive"], 28)["yhat"] + w[1] * forecast_series(alone["naive"], 28)["yhat"]
     np.testing.assert_allclose(forecast_series(row, 28)["yhat"], expected)
 
 
@@ -120,7 +123,9 @@ def test_backtests_are_kept_for_the_sampled_series_only():
     history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=120), "units": np.arange(120.0) % 7})
     cfg = TrainingConfig(candidates=("seasonal_naive", "naive"))
     kept = train_series("S~I", "S", "I", history, "D", cfg, keep_backtests=True)
-    assert set(json.loads(kept["candidate_backtests"])["forecast"]) == {"seasonal_naive", "naive"}
+    kept_payload = json.loads(kept["candidate_backtests"])
+    assert set(kept_payload["forecast"]) == {"seasonal_naive", "naive"}
+    assert len(kept_payload["features"]) == len(kept_payload["actual"]) == kept["n_folds"]
     assert train_series("S~I", "S", "I", history, "D", cfg)["candidate_backtests"] is None
     keys = [f"S{i}~I" for i in range(50)]
     assert sample_keys(keys, 10) == sample_keys(list(reversed(keys)), 10) and len(sample_keys(keys, 10)) == 10

@@ -6,12 +6,13 @@ import json
 from typing import Optional
 
 import dagster as dg
+import pandas as pd
 
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.engine.training import Retraining, train_model_set
-from manymodels_assets.forecasting import model_sets
+from manymodels_assets.forecasting import model_sets, status
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.panel import learn_prior
 from manymodels_assets.forecasting.selection import PanelPrior
@@ -47,11 +48,12 @@ class TrainingSettings(dg.Config):
     interval_scale: str = _D.interval_scale
     """Conformal intervals on log1p errors ("log": width follows the level) or plain errors ("additive")."""
     use_panel_prior: bool = _D.use_panel_prior
-    """Use what the previous training run learned across its series: each series gets the
-    panel's combination of its candidates (weights fit to the previous run's backtests, per
-    segment of intermittent or smooth series), and without weights keeps the candidate that
-    ranked best across the panel unless its own backtest beats it by `prior_margin`. Off: each
-    series chooses from its own backtest alone."""
+    """Use what the previous training run learned across its series: each series gets a
+    combination of its candidates, weighted by the errors a model fit to the previous run's
+    backtests predicts from the series' features (level, variation, intermittency, trend,
+    growth, length). Without that model it keeps the candidate that ranked best across the panel
+    unless its own backtest beats it by `prior_margin`. Off: each series chooses from its own
+    backtest alone."""
     prior_margin: float = _D.prior_margin
     """How much better (relative) a series' own best candidate must be to leave the panel's choice."""
     inactive_seasons: Optional[int] = _D.inactive_seasons
@@ -90,14 +92,24 @@ PRIOR_TAG = "panel_prior"
 
 
 def _previous_prior(registry: ModelRegistryResource) -> PanelPrior | None:
-    """What the newest registered model set learned: its combination weights and ranking (or,
-    for a set registered before weights were learned, its ranking alone)."""
+    """What the newest registered model set learned: its error model and ranking (or, for a set
+    registered before an error model was learned, its ranking alone)."""
     newest = registry.latest_version()
     if newest is None:
         return None
     learned = PanelPrior.from_json(newest.tags.get(PRIOR_TAG))
     ranking = registry.panel_ranking()
     return learned or (PanelPrior(tuple(ranking)) if ranking else None)
+
+
+def _meta_table(prior: PanelPrior | None) -> dg.MetadataValue:
+    """The learned error model: each candidate's baseline log error and how each feature moves it."""
+    if prior is None or not prior.meta:
+        return dg.MetadataValue.text("none (first run or switched off)")
+    meta = prior.meta
+    frame = pd.DataFrame(meta["coef"], columns=meta["features"], index=meta["candidates"])
+    frame.insert(0, "baseline", meta["intercept"])
+    return report.table(frame.rename_axis(f"candidate (temperature {meta['temperature']})").reset_index())
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[store_item_series],
@@ -137,7 +149,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     params = {**{k: (",".join(v) or "frequency defaults") if isinstance(v, tuple) else v
                  for k, v in dataclasses.asdict(core).items()},
               "prior": ",".join(prior.ranking) if prior else "none",
-              "prior_weights": json.dumps(prior.weights, separators=(",", ":")) if prior and prior.weights else "none"}
+              "prior_temperature": prior.meta.get("temperature", "none") if prior else "none"}
     with timed("registry"):
         version = training_registry.record_model_set(
             model_set, tags, params, model_sets.aggregate_metrics(summary),
@@ -145,8 +157,11 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     with timed("report"):
         report.per_series_metadata(context, spark.spark_session, lake, summary, model_set, config.plot_series)
         metadata = report.model_set_metadata(summary, list(prior.ranking) if prior else None, ranking)
-        metadata["panel_combination_used"] = prior.to_json() if prior and prior.weights else "none"
-        metadata["panel_combination_learned"] = learned.to_json()
+        inactive = summary[summary["status"] == status.INACTIVE]
+        metadata["inactive"] = (report.table(inactive[["key", "last_date", "reason"]]) if len(inactive)
+                                else dg.MetadataValue.text("none"))
+        metadata["panel_combination_used"] = _meta_table(prior)
+        metadata["panel_combination_learned"] = _meta_table(learned)
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
     return report.result(context, keys, data_version=model_set, metadata={
         **metadata, **report.retraining_metadata(trained.plan), **timed.metadata(),

@@ -142,7 +142,7 @@ def _mstl(spec: Spec):
     # Several seasons at once (for daily data: the week and the year), each only when the
     # history covers it twice; the trend is forecast by a non-seasonal AutoETS.
     seasons = [s for s in (spec.season_length, *_LONGER_SEASONS.get(spec.freq, ())) if 1 < s and 2 * s <= spec.n_obs]
-    return StatsForecastMSTL(season_length=seasons or 1) if seasons else _auto_ets(spec)
+    return StatsForecastMSTL(season_length=seasons) if seasons else _auto_ets(spec)
 
 
 def _fixed(spec: Spec, values=None):

@@ -1,10 +1,10 @@
 """Choosing a series' forecaster from its candidates' backtests, helped by what the panel showed.
 
 Three folds of one series are weak evidence: per-series choice lost to its own best single
-candidate on the orange-juice panel (docs/accuracy.md). So a training run also learns across
-all its series (:mod:`forecasting.panel`) and hands that to the next run as a
-:class:`PanelPrior`: a ranking of the candidates and, per segment of similar series,
-combination weights fit to every series' backtests. :func:`choose` uses it.
+candidate on the orange-juice panel. So a training run also learns across its series
+(:mod:`forecasting.panel`) and hands that to the next run as a :class:`PanelPrior`: a ranking
+of the candidates, and a model of each candidate's backtest error given a few features of a
+series, which weighs each series' candidates into a combination. :func:`choose` uses it.
 """
 from __future__ import annotations
 
@@ -21,19 +21,17 @@ from manymodels_assets.forecasting.candidates import ENSEMBLE
 class PanelPrior:
     """What the previous training run learned across its series."""
     ranking: tuple[str, ...] = ()  # candidates by mean backtest metric, best first
-    weights: dict[str, dict[str, float]] = field(default_factory=dict)  # segment -> candidate -> weight
+    meta: dict = field(default_factory=dict)  # each candidate's error model (forecasting.panel.learn_prior)
 
     def to_json(self) -> str:
-        return json.dumps({"ranking": list(self.ranking),
-                           "weights": {s: {c: round(w, 4) for c, w in ws.items()} for s, ws in self.weights.items()}},
-                          separators=(",", ":"))
+        return json.dumps({"ranking": list(self.ranking), "meta": self.meta}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | None) -> "PanelPrior | None":
         if not text:
             return None
         d = json.loads(text)
-        return cls(tuple(d.get("ranking", ())), {s: dict(w) for s, w in d.get("weights", {}).items()})
+        return cls(tuple(d.get("ranking", ())), d.get("meta") or {})
 
 
 @dataclass(frozen=True)
@@ -43,13 +41,6 @@ class Choice:
     members: tuple[str, ...] = ()
     weights: tuple[float, ...] = ()
     reason: str = ""
-
-
-def segment(values: np.ndarray, season_length: int) -> str:
-    """The kind of series a set of combination weights is learned for: ``intermittent`` when
-    more than 30% of its last year (at least four seasons) are zero, else ``smooth``."""
-    recent = np.asarray(values, dtype=float)[-max(4 * season_length, 52):]
-    return "intermittent" if recent.size and np.mean(recent == 0) > 0.3 else "smooth"
 
 
 def rank_value(summary: dict[str, float], metric: str) -> tuple[float, float]:
@@ -82,21 +73,22 @@ def selection_order(summaries: dict[str, dict], metric: str, prior: tuple[str, .
     return order
 
 
-def combination_for(summaries: dict[str, dict], config, prior: PanelPrior | None, segment_name: str) -> Choice | None:
-    """The combination a series backtests beside its single candidates: the panel's weights for
-    its segment (or the whole panel's), renormalised over the candidates this series could run;
-    without them the mean of its best ``combine_top`` candidates. A panel combination left with
-    one candidate is that candidate (no members)."""
-    learned = prior.weights if prior is not None and config.use_panel_prior else {}
-    weights = learned.get(segment_name) or learned.get("all")
-    if weights:
-        members = [m for m in weights if m in summaries and weights[m] > 0]
-        total = sum(weights[m] for m in members)
-        reason = f"panel combination for {segment_name} series (weights fit to the previous run's backtests)"
-        if len(members) == 1:
-            return Choice(members[0], reason=reason)
-        if members and total > 0:
-            return Choice(ENSEMBLE, tuple(members), tuple(weights[m] / total for m in members), reason)
+def combination_for(summaries: dict[str, dict], config, prior: PanelPrior | None, values: np.ndarray,
+                    season_length: int) -> Choice | None:
+    """The combination a series backtests beside its single candidates: with a learned prior,
+    its candidates weighted by the errors the panel's error model predicts from the series'
+    features; without, the mean of its best ``combine_top`` candidates. A panel combination
+    left with one candidate is that candidate (no members)."""
+    meta = prior.meta if prior is not None and config.use_panel_prior else {}
+    if meta:
+        from manymodels_assets.forecasting.panel import combination_weights, series_features
+
+        weights = combination_weights(meta, series_features(values, season_length), list(summaries))
+        reason = "panel combination (weights from the previous run's backtests, given this series' features)"
+        if len(weights) == 1:
+            return Choice(next(iter(weights)), reason=reason)
+        if weights:
+            return Choice(ENSEMBLE, tuple(weights), tuple(weights.values()), reason)
         return None
     if config.combine_top >= 2 and len(summaries) >= 2:
         top = ranked(summaries, config.metric)[: config.combine_top]

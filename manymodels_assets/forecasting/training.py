@@ -25,8 +25,7 @@ from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.frequency import normalize_freq, period_index
 from manymodels_assets.forecasting.panel import backtest_payload
 from manymodels_assets.forecasting.pooled import from_payload
-from manymodels_assets.forecasting.selection import (Choice, PanelPrior, choose, combination_backtest, combination_for,
-                                                     segment)
+from manymodels_assets.forecasting.selection import Choice, PanelPrior, choose, combination_backtest, combination_for
 from manymodels_assets.forecasting.serialization import FORMAT, dump_model, dump_regressors
 from manymodels_assets.forecasting.series import data_version
 from manymodels_assets.schemas import MODEL_SET
@@ -103,10 +102,9 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
             continue
         summaries[name] = evaluate(results[name], season_length, config.interval_level, config.interval_scale)
 
-    segment_name = segment(values, season_length)
     if keep_backtests and results:
-        row["candidate_backtests"] = backtest_payload(results, segment_name)
-    combination = combination_for({n: summaries[n] for n in results}, config, prior, segment_name)
+        row["candidate_backtests"] = backtest_payload(results)
+    combination = combination_for({n: summaries[n] for n in results}, config, prior, values, season_length)
     if combination is not None and combination.members:
         results[ENSEMBLE] = combination_backtest(results, combination.members, combination.weights)
         summaries[ENSEMBLE] = {**evaluate(results[ENSEMBLE], season_length, config.interval_level,
