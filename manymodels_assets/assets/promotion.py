@@ -10,9 +10,8 @@ from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.report import table
-from manymodels_assets.engine.promotion import challenges, promotion_inputs, write_production_set
-from manymodels_assets.forecasting.promotion import (DECISIONS, PROMOTED, PROVISIONAL, PromotionRule, decide_promotions,
-                                                     margin_summary)
+from manymodels_assets.engine.promotion import decide, write_production_set
+from manymodels_assets.forecasting.promotion import PromotionRule, margin_summary
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource, model_set_of
@@ -72,18 +71,14 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     with lake.lock(layout.PRODUCTION_LOCK):  # one promotion at a time reads and moves the alias
         current = production_registry.version_by_alias(PRODUCTION)
         current_set = model_set_of(current)
-        candidates, deployed = promotion_inputs(session, lake, sources, current_set)
-        champions = challenges(session, lake, sources, current_set, rule.metric)
-        decisions = decide_promotions(candidates, champions, rule)
-        deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
-        counts = {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}
-        already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
-        if current is not None and set(deploy) <= set(already["key"]):
+        decided = decide(session, lake, sources, current_set, rule)
+        decisions, counts, candidates = decided.decisions, decided.counts, decided.candidates
+        if decided.unchanged:
             production, production_set = current, current_set
             context.log.info("every deployable model is already in production: no new production version")
         else:
             production_set = stamped_id("prod", context.run_id)
-            uri, size = write_production_set(session, lake, sources, current_set, deploy, production_set)
+            uri, size = write_production_set(session, lake, sources, current_set, decided.deploy, production_set)
             tags = {"model_set": production_set, "series_count": str(size),
                     "source_model_sets": ",".join(sorted(sources)), "partition_range": partition_range(keys),
                     "lake_uri": uri, "dagster_run_id": context.run_id}

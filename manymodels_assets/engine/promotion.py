@@ -1,6 +1,8 @@
 """Promotion's Spark side: read what the rule decides on, write the production model set."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -9,6 +11,8 @@ from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.modelsets import read_model_set, with_models, write_model_set
 from manymodels_assets.engine.tables import keys_frame, only_keys, read_current
+from manymodels_assets.forecasting.promotion import (DECISIONS, PROMOTED, PROVISIONAL, PromotionRule,
+                                                     decide_promotions)
 
 DECISION_INPUT = ["key", "status", "wape", "mase", "error", "model_set"]
 
@@ -66,6 +70,27 @@ def challenges(spark: SparkSession, lake, sources: dict[str, list[str]], product
         return pd.DataFrame([{"key": models["key"], "status": models["status"], **scores}])
 
     return apply_per_group(rows, ["key"], one, CHALLENGE, n).toPandas()[names]
+
+
+@dataclass(frozen=True)
+class Decision:
+    decisions: pd.DataFrame  # per series: key, decision, failed_check, reason, margin, ...
+    deploy: list[str]  # keys whose new model goes to production
+    counts: dict[str, int]  # decision -> series
+    candidates: pd.DataFrame  # the new models' rows the rule read
+    unchanged: bool  # every model to deploy is in production already: nothing to register
+
+
+def decide(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
+           rule: PromotionRule) -> Decision:
+    """The rule's decision for every new model: champion against challenger where the series has a
+    production model (forecasting.challenge), the first-model gate where it has none."""
+    candidates, deployed = promotion_inputs(spark, lake, sources, production_set)
+    decisions = decide_promotions(candidates, challenges(spark, lake, sources, production_set, rule.metric), rule)
+    deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
+    already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
+    return Decision(decisions, deploy, {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}, candidates,
+                    production_set is not None and set(deploy) <= set(already["key"]))
 
 
 def write_production_set(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
