@@ -57,12 +57,18 @@ def ensure_data(folder: str, stores: int, items: int, days: int, log) -> float:
     return took
 
 
-def child(module: str, spec: dict, logs: str, log) -> dict:
-    """Run ``python -m benchmarks.<module> spec`` in a process of its own; its result."""
+def child(module: str, spec: dict, logs: str, log, resume: bool = False) -> dict:
+    """Run ``python -m benchmarks.<module> spec`` in a process of its own; its result. With
+    ``resume``, a result this variant left complete in ``logs`` is read instead of run again."""
     os.makedirs(logs, exist_ok=True)
     name = spec.get("name") or spec.get("instance") or module
     spec_path = os.path.join(logs, f"{module}-{name}.json")
     spec = {**spec, "out": spec_path.replace(".json", ".result.json")}
+    if resume and os.path.exists(spec["out"]):
+        result = json.load(open(spec["out"]))
+        if not result.get("error"):
+            log(f"  {module} {name}: reusing the figures of an earlier run ({spec['out']})")
+            return {**result, "resumed": True}
     json.dump(spec, open(spec_path, "w"))
     threads = {v: "1" for v in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")}
     env = {**os.environ, **threads, "PYSPARK_PYTHON": sys.executable,
@@ -102,21 +108,23 @@ def run(a: argparse.Namespace, log) -> dict:
         log(f"{v['name']}: Dagster on {v['instance']}, MLflow {v['registry']}")
         spec = {**v, "home": os.path.join(home, "runs", v["name"]), "landing": landing, "probes": not a.no_probes,
                 "spark_master": a.spark_master}
-        results["variants"].append({**v, **child("bench_product", spec, logs, log)})
+        results["variants"].append({**v, **child("bench_product", spec, logs, log, a.resume)})
     done = [v for v in results["variants"] if v.get("stages") and not v.get("error")]
     if a.reference and done:
         source = done[-1]  # the last product cycle that completed: its series and calendar
         log(f"reference side on the series of {source['name']}")
         results["reference"] = child("bench_reference", {
             "name": "reference", "home": os.path.join(home, "runs", "reference"),
-            "product_home": os.path.join(home, "runs", source["name"]), "spark_master": a.spark_master}, logs, log)
+            "product_home": os.path.join(home, "runs", source["name"]), "spark_master": a.spark_master}, logs, log,
+            a.resume)
     results["partitions"] = []
     for instance in (a.instances if a.partitions else []):
         log(f"{a.partitions:,} partitions on {instance}")
         folder = os.path.join(home, "runs", f"partitions-{instance}")
         shutil.rmtree(folder, ignore_errors=True)
         results["partitions"].append(child("bench_partitions", {"instance": instance, "home": folder,
-                                                                "partitions": a.partitions}, logs, log))
+                                                                "partitions": a.partitions}, logs, log,
+                                                                a.resume))
     results["machine"]["load_after"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     json.dump(results, open(os.path.join(home, "results.json"), "w"), indent=1, default=str)
     return results
@@ -139,6 +147,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--spark-master", default="local[*]")
     p.add_argument("--write-docs", action="store_true", help="write the figures to docs/benchmarks.md")
     p.add_argument("--report-only", action="store_true", help="print (and write) the last results again")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the figures of variants an interrupted run of this size completed")
     a = p.parse_args(argv)
     quick = a.size == "quick"
     a.instances = (a.instances or ("sqlite" if a.size == "tiny" else "sqlite,postgres")).split(",")

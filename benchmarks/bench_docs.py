@@ -44,13 +44,28 @@ How the figures are read:
 """
 
 
+def _section(size: str) -> tuple[str, str]:
+    return f"<!-- size: {size} -->", f"<!-- end of size: {size} -->"
+
+
 def write_docs(results: dict, text: str, root: str) -> str:
+    """Rewrite this size's section of docs/benchmarks.md; the other sizes' sections and the notes stay."""
     path = os.path.join(root, "docs", "benchmarks.md")
+    old = open(path).read() if os.path.exists(path) else ""
     notes = f"{BEGIN}\n## Notes\n\n(none yet)\n{END}"
-    if os.path.exists(path):
-        found = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), open(path).read(), flags=re.S)
-        notes = found.group(0) if found else notes
-    title, _, body = text.partition("\n")
+    found = re.search(re.escape(BEGIN) + r".*?" + re.escape(END), old, flags=re.S)
+    notes = found.group(0) if found else notes
+    sections = {}
+    for size in ("full", "quick", "tiny"):
+        begin, end = _section(size)
+        kept = re.search(re.escape(begin) + r".*?" + re.escape(end), old, flags=re.S)
+        if kept:
+            sections[size] = kept.group(0)
+    begin, end = _section(results["size"])
+    # one level down: each size is a section of the page
+    body = re.sub(r"^(#+) ", r"#\1 ", text.strip(), flags=re.M)
+    sections[results["size"]] = f"{begin}\n{body}\n{end}"
+    ordered = [sections[s] for s in ("full", "quick", "tiny") if s in sections]
     with open(path, "w") as f:
-        f.write(f"{title}\n\n{HOW}\n{body.strip()}\n\n{notes}\n")
+        f.write("# manymodels benchmarks\n\n" + HOW + "\n" + "\n\n".join(ordered) + f"\n\n{notes}\n")
     return path

@@ -205,6 +205,9 @@ def render(results: dict) -> str:
                f"{results.get('generate_s', 0):.1f} s (reused when present).\n")
     for v in results["variants"]:
         out.append(f"## {v['name']}: Dagster on {v.get('instance')}, MLflow {v.get('registry')}\n")
+        if v.get("resumed"):
+            out.append("(figures of an earlier, interrupted run of this size, reused with `--resume`; its "
+                       "load average is in the table)\n")
         if v.get("error"):
             out.append(f"**failed**: {v['error']}\n")
         if v.get("stages"):

@@ -38,3 +38,10 @@ def test_the_benchmark_runs_end_to_end_and_prints_its_tables(tmp_path):
     assert training["events"]["materializations"] == 2 * 10
     assert training["cpu_s"] > 0 and training["peak_rss_gb"] > 0
     assert not any("error" in p for p in variant["probes"].values() if isinstance(p, dict))
+    # an interrupted benchmark resumes: the completed variant's figures are read, not run again
+    again = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--size", "tiny", "--stores", "2", "--items", "5",
+                            "--home", str(home), "--resume"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "reusing the figures of an earlier run" in again.stdout and "reused with `--resume`" in again.stdout
+    assert json.load(open(home / "results.json"))["variants"][0]["stages"] == variant["stages"]
