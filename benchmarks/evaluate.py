@@ -50,7 +50,6 @@ def _split(args):
 def prepare(panel, config: TrainingConfig, limit: int | None, pool):
     """(series, pooled payload per key, pooled CPU seconds per series) of a panel."""
     from manymodels_assets.forecasting.cold_start import calibrate
-    from manymodels_assets.forecasting.pooled import group_payloads
 
     plan = bool(panel.frame.get("promo", pd.Series(dtype=float)).notna().any())
     groups = sorted(panel.frame.groupby(["store_id", "item_id"], sort=True), key=lambda g: g[0])[:limit]

@@ -69,7 +69,7 @@ def panel_section(r: dict) -> tuple[str, dict]:
              f"- selection vs statsforecast AutoETS run directly: {figures['autoets'][1]:.3f} vs "
              f"{figures['autoets'][2]:.3f} ({figures['autoets'][4]:+.1f}%)",
              *(f"- costly candidate on its sample, {line}" for line in beaten_on_sample),
-             f"- chosen per series: " + ", ".join(f"{k} {v}" for k, v in r["chosen"].items()),
+             "- chosen per series: " + ", ".join(f"{k} {v}" for k, v in r["chosen"].items()),
              f"- panel combination learned from the first run's backtests: an error model of "
              f"{', '.join(r['prior'].meta.get('candidates', []))} at temperature {r['prior'].meta.get('temperature')}; "
              f"mean weight per candidate over the series: "

@@ -3,7 +3,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from manymodels_assets.forecasting.backtest import fold_windows
 from manymodels_assets.forecasting.config import TrainingConfig
