@@ -128,3 +128,27 @@ def test_backtests_are_kept_for_the_sampled_series_only():
     assert train_series("S~I", "S", "I", history, "D", cfg)["candidate_backtests"] is None
     keys = [f"S{i}~I" for i in range(50)]
     assert sample_keys(keys, 10) == sample_keys(list(reversed(keys)), 10) and len(sample_keys(keys, 10)) == 10
+
+
+def test_long_daily_series_train_on_their_latest_three_years_pooled_candidate_included():
+    rng = np.random.default_rng(3)
+    n = 2000
+    dates = pd.date_range("2019-01-01", periods=n)
+    rows = pd.concat([pd.DataFrame({"key": f"S{i}~I1", "date": dates, "price": np.nan, "promo": 0, "planned": False,
+                                    "units": rng.poisson(20 * np.resize(WEEK, n)).astype(float)}) for i in range(4)])
+    config = TrainingConfig(candidates=("seasonal_naive", "pooled"), combine_top=0)
+    assert config.history_window("D") == 1096 and config.history_window("W") == 0
+    payloads = group_payloads(rows, config, "D").set_index("key")["pooled"]
+    history = rows[rows["key"] == "S0~I1"][["date", "units"]]
+    row = train_series("S0~I1", "S0", "I1", history, "D", config, pooled={"pooled": payloads["S0~I1"]})
+    whole = train_series("S0~I1", "S0", "I1", history, "D", TrainingConfig(candidates=("seasonal_naive",),
+                                                                           combine_top=0, max_history=0))
+    assert row["n_obs"] == 1096 and row["first_date"] == dates[-1096].date() and whole["n_obs"] == n
+    # the pooled backtest was cut to the same window: its folds line up with the series' own
+    metrics = json.loads(row["candidate_metrics"])
+    assert "error" not in metrics["pooled"] and metrics["pooled"]["mase"] < 1.5, metrics
+    # the data version is the whole history's: an unchanged series is not retrained for the cut
+    assert row["data_version"] == whole["data_version"]
+    given = train_series("S0~I1", "S0", "I1", history.iloc[-1100:], "D", config, data_version="v-whole",
+                         pooled={"pooled": payloads["S0~I1"]})
+    assert given["data_version"] == "v-whole" and given["n_obs"] == 1096

@@ -63,6 +63,10 @@ class TrainingSettings(dg.Config):
     pooled_group: str = _D.pooled_group
     """The pooled candidate's groups, one LightGBM each: "item" (an item across its stores),
     "store" (a store's items) or "all" (one model: fine for small panels, one Spark task)."""
+    max_history: Optional[int] = _D.max_history
+    """Latest periods a series trains on. Default: three years of daily data (older days say little
+    about the next 28 and would multiply the cost of long histories), every period of weekly,
+    monthly and quarterly data; 0: the whole history."""
     plot_series: int = 12
     """Series of the run (the first by key) whose partition metadata gets their own numbers and a
     history / backtest / forecast plot. A single-partition run always shows its series."""

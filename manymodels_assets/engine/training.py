@@ -120,6 +120,9 @@ def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, co
                 if raw_calendar is not None else None)
     profiles = item_profiles(series, selected, config, first["freq"], first["end"])
     calibration = cold_start_calibration(series, config, first["freq"], first["end"]) if profiles else None
+    window = config.history_window(first["freq"])
+    if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
+        selected = selected.where(F.col("date") >= F.lit(_start(first["end"], first["freq"], window + 1)))
     pooled = (pooled_backtests(selected, calendar, config, first["freq"])
               if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
@@ -190,11 +193,12 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
     cold-start intervals; ``keep_backtests``: keys whose candidate backtests the row keeps.
     """
     profiles, keep_backtests = profiles or {}, keep_backtests or set()
-    cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
+    cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq", "data_version"]
     rows = series.select(*cols).withColumn("planned", F.lit(False)).withColumn("pooled", F.lit(None).cast("string"))
     if calendar is not None:  # calendar rows ride along in the same group, flagged, with no units
         planned = (calendar.withColumn("units", F.lit(None).cast("double"))
-                   .withColumn("freq", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True))
+                   .withColumn("freq", F.lit(None).cast("string"))
+                   .withColumn("data_version", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True))
                    .withColumn("pooled", F.lit(None).cast("string")))
         rows = rows.unionByName(planned)
     if pooled is not None:  # so does the series' pooled backtest: one extra row
@@ -212,7 +216,8 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
                            calendar=future if len(future) else None, item_profile=profiles.get(first["item_id"]),
                            prior=prior, pooled={"pooled": payloads.iloc[0]} if len(payloads) else None,
-                           cold_start=calibration, keep_backtests=first["key"] in keep_backtests)
+                           cold_start=calibration, keep_backtests=first["key"] in keep_backtests,
+                           data_version=first["data_version"] if len(history) else None)
         row["model_set"], row["config_version"] = model_set, config_version
         return pd.DataFrame([row])[MODEL_SET.names]
 

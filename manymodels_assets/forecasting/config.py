@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manymodels_assets.forecasting.candidates import CANDIDATES
-from manymodels_assets.forecasting.frequency import (default_horizon, default_inactive_seasons,
+from manymodels_assets.forecasting.frequency import (default_horizon, default_inactive_seasons, default_max_history,
                                                      default_season_length, normalize_freq, split_freq)
 
 SELECTION_METRICS = ("mase", "wape", "smape", "mae", "rmse", "mape")
@@ -43,6 +43,7 @@ class TrainingConfig:
     min_train: int | None = None  # points a fold trains on at least; None: two horizons
     inactive_seasons: int | None = None  # no sales in this many seasons: inactive; None: per frequency; 0: off
     pooled_group: str = "item"  # the pooled candidate's groups: "item" (across stores), "store" or "all"
+    max_history: int | None = None  # latest periods a series trains on; None: per frequency; 0: all
 
     def __post_init__(self):
         unknown = [c for c in self.candidates if c not in CANDIDATES]
@@ -56,6 +57,8 @@ class TrainingConfig:
             raise ValueError("interval_level must be in (0, 1)")
         if self.pooled_group not in POOLED_GROUPS:
             raise ValueError(f"pooled_group must be one of {POOLED_GROUPS}")
+        if self.max_history is not None and self.max_history < 0:
+            raise ValueError("max_history must be >= 0 (0: the whole history)")
         if self.inactive_seasons is not None and self.inactive_seasons < 0:
             raise ValueError("inactive_seasons must be >= 0 (0: off)")
         if self.interval_scale not in INTERVAL_SCALES:
@@ -74,6 +77,11 @@ class TrainingConfig:
         _, season_length = self.resolved(freq)
         seasons = default_inactive_seasons(freq) if self.inactive_seasons is None else self.inactive_seasons
         return seasons * season_length
+
+    def history_window(self, freq: str) -> int:
+        """Latest periods a series trains on (0: all of them)."""
+        window = default_max_history(freq) if self.max_history is None else self.max_history
+        return max(window, self.min_history(freq)) if window else 0
 
     def min_history(self, freq: str) -> int:
         """Fewest points a series needs for one backtest fold; shorter series are cold starts."""

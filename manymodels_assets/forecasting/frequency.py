@@ -105,6 +105,14 @@ def default_inactive_seasons(freq: str) -> int:
     return {"D": 13, "h": 14, "Y": 2}.get(base, 1)
 
 
+def default_max_history(freq: str) -> int:
+    """Periods a series trains on at most (its latest), 0 for all: three years of daily data
+    (older days inform a 28-day forecast little and would triple the cost of a long history),
+    every period of the coarser frequencies, whose series are short."""
+    n, base = split_freq(normalize_freq(freq))
+    return math.ceil(1096 / n) if base == "D" else 0
+
+
 def period_index(dates, freq: str) -> pd.PeriodIndex:
     """The periods of ``dates`` at ``freq``; a multiple (``3M``) is aligned on the epoch, so two
     series bucket the same dates into the same periods whatever their first date."""

@@ -200,11 +200,14 @@ def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
 
     freq = normalize_freq(freq)
     horizon, season_length = config.resolved(freq)
+    window = config.history_window(freq)  # the same latest periods as the series' own candidates
     series = []
     for key, g in rows.groupby("key", sort=True):
         g = g.sort_values("date")
         planned = g["planned"].astype(bool)
         history, future = g[~planned], g[planned][["date", "price", "promo"]]
+        if window and len(history) > window:
+            history = history.iloc[-window:]
         if history.empty:
             continue
         y = pd.Series(history["units"].to_numpy(dtype=float), index=period_index(history["date"], freq))

@@ -27,7 +27,7 @@ from manymodels_assets.forecasting.panel import backtest_payload
 from manymodels_assets.forecasting.pooled import from_payload
 from manymodels_assets.forecasting.selection import Choice, PanelPrior, choose, combination_backtest, combination_for
 from manymodels_assets.forecasting.serialization import FORMAT, dump_model, dump_regressors
-from manymodels_assets.forecasting.series import data_version
+from manymodels_assets.forecasting.series import data_version as _data_version
 from manymodels_assets.schemas import MODEL_SET
 
 
@@ -35,7 +35,8 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
                  config: TrainingConfig, calendar: pd.DataFrame | None = None,
                  item_profile: pd.Series | None = None, prior: PanelPrior | None = None,
                  pooled: dict[str, BacktestResult | str] | None = None,
-                 cold_start: ColdStartCalibration | None = None, keep_backtests: bool = False) -> dict[str, Any]:
+                 cold_start: ColdStartCalibration | None = None, keep_backtests: bool = False,
+                 data_version: str | None = None) -> dict[str, Any]:
     """Train one series and return its model-set row (the columns of :data:`schemas.MODEL_SET`;
     ``model_set`` is left for the caller to fill).
 
@@ -52,17 +53,26 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
     cold_start: interval calibration of cold starts, measured across the panel.
     keep_backtests: also return every candidate's backtest forecasts (``candidate_backtests``),
         which the run's panel prior is learned from (see :mod:`forecasting.panel`).
+    data_version: the series' data version, when ``history`` is only its latest periods (it is
+        computed from ``history`` otherwise).
+
+    The series trains on its latest ``config.history_window(freq)`` periods (``n_obs`` and
+    ``first_date`` are those of the window); its data version is that of the whole history.
     """
     started = time.perf_counter()
     freq, pooled = normalize_freq(freq), dict(pooled or {})
     history = history.sort_values("date").reset_index(drop=True)
+    data_version = data_version or _data_version(history["units"].to_numpy(dtype=float), history["date"])
+    window = config.history_window(freq)
+    if window and len(history) > window:
+        history = history.iloc[-window:].reset_index(drop=True)
     values = history["units"].to_numpy(dtype=float)
     horizon, season_length = config.resolved(freq)
     row: dict[str, Any] = dict.fromkeys(MODEL_SET.names)
     row.update(key=key, store_id=store_id, item_id=item_id, freq=freq, horizon=horizon,
                season_length=season_length, n_obs=int(values.size), n_folds=0,
                interval_level=config.interval_level, model_format=FORMAT,
-               data_version=data_version(values, history["date"]),
+               data_version=data_version,
                trained_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0))
     if values.size == 0:
         row.update(status=status.FAILED, error="series has no observations", fit_seconds=time.perf_counter() - started)
