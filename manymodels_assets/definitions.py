@@ -24,7 +24,8 @@ def build_resources(settings: Settings) -> dict:
     artifacts = os.path.join(settings.home, "mlflow", "artifacts")
     local = lambda uri: uri.startswith("sqlite:")  # noqa: E731  (a server picks its own artifact store)
     return {
-        "spark": spark_resource(master=settings.spark_master, remote=settings.spark_remote,
+        "spark": spark_resource(master=settings.spark_master,
+                                remote=dg.EnvVar("MANYMODELS_SPARK_REMOTE") if settings.spark_remote else None,
                                 driver_memory=settings.spark_driver_memory),
         "lake": lake_resource(settings),
         "training_registry": ModelRegistryResource(

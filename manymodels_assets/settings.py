@@ -14,7 +14,22 @@ from typing import Optional
 
 PREFIX = "MANYMODELS_"
 SECRET_VARIABLES = ("MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_LAKE_CONNECTION_STRING", "MANYMODELS_SERVING_API_KEY",
-                    "MANYMODELS_WAREHOUSE_COPY_SECRET", "MANYMODELS_LAKE_ACCOUNT_KEY", "MANYMODELS_LAKE_SAS_TOKEN")
+                    "MANYMODELS_WAREHOUSE_COPY_SECRET", "MANYMODELS_LAKE_ACCOUNT_KEY", "MANYMODELS_LAKE_SAS_TOKEN",
+                    "MANYMODELS_SPARK_REMOTE")
+"""Variables that may hold a secret (a Databricks Spark Connect URL carries a token): resources take
+them as ``dg.EnvVar`` by name, so their values never show in the UI or a log."""
+
+
+def redacted(url: str | None) -> str | None:
+    """A URL or connection string fit to show: a password in ``user:password@`` and the values of
+    token, key, password, secret and signature parameters are masked."""
+    import re
+
+    if not url:
+        return url
+    url = re.sub(r"(//[^/:@;]+):[^@/;]*@", r"\1:***@", url)
+    return re.sub(r"(?i)\b(token|key|accountkey|password|pwd|secret|sig|sharedaccesssignature)=([^;&]+)",
+                  r"\1=***", url)
 
 
 @dataclass(frozen=True)

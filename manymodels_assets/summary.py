@@ -8,6 +8,7 @@ from manymodels_assets import layout
 from manymodels_assets.assets.promotion import PRODUCTION
 from manymodels_assets.forecasting import status
 from manymodels_assets.forecasting.promotion import DECISIONS
+from manymodels_assets.settings import redacted
 
 
 def summary(defs: dg.Definitions, instance: dg.DagsterInstance) -> str:
@@ -49,8 +50,8 @@ def _summary(lake, warehouse, training, production, instance: dg.DagsterInstance
                  f"in table {warehouse.table}")
     lines += ["where things are:",
               f"  lake               {lake.root}",
-              f"  training registry  {training.tracking_uri}",
-              f"  production reg.    {production.tracking_uri}",
+              f"  training registry  {redacted(training.tracking_uri)}",
+              f"  production reg.    {redacted(production.tracking_uri)}",
               f"  warehouse          {warehouse.describe()}",
               f"  Dagster runs       {instance.root_directory}  (make ui)",
               "=" * 72]

@@ -47,3 +47,19 @@ def test_settings_switch_targets_from_the_environment(tmp_path):
     assert s.production_tracking_uri.startswith("sqlite:///")
     assert s.warehouse_dialect == "postgresql" and s.warehouse_odbc_set
     assert s.local_folders() == [f"{tmp_path}/mlflow", f"{tmp_path}/warehouse"]
+
+
+def test_a_spark_connect_token_stays_out_of_the_resource_config_and_the_summary(tmp_path, monkeypatch):
+    from manymodels_assets.definitions import build_resources
+    from manymodels_assets.settings import redacted
+
+    url = "sc://adb-1.azuredatabricks.net:443/;token=dapiSECRET;x-databricks-cluster-id=0123"
+    monkeypatch.setenv("MANYMODELS_SPARK_REMOTE", url)
+    spark = build_resources(Settings.from_env({"MANYMODELS_HOME": str(tmp_path), "MANYMODELS_SPARK_REMOTE": url}))["spark"]
+    assert "dapiSECRET" not in repr(spark.spark_config) and "spark.master" not in spark.spark_config
+    assert isinstance(spark.remote, dg.EnvVar) and spark.remote.env_var_name == "MANYMODELS_SPARK_REMOTE"
+    assert spark.process_config_and_initialize().remote == url  # resolved only when the session starts
+    assert redacted(url) == "sc://adb-1.azuredatabricks.net:443/;token=***;x-databricks-cluster-id=0123"
+    assert redacted("https://user:pa55@mlflow.example.com/") == "https://user:***@mlflow.example.com/"
+    assert redacted("Server=db;Uid=u;Pwd=x;AccountKey=abc") == "Server=db;Uid=u;Pwd=***;AccountKey=***"
+    assert redacted("sqlite:////tmp/m.db") == "sqlite:////tmp/m.db"

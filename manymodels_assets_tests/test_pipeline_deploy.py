@@ -53,7 +53,8 @@ def test_the_environment_example_is_what_settings_read_and_holds_no_secret():
              if line and not line.startswith("#")]
     env = dict(line.split("=", 1) for line in lines)
     assert {k for k in env if k.startswith("MANYMODELS_")} <= settings_variables()
-    assert not set(env) & set(SECRET_VARIABLES) - {"MANYMODELS_WAREHOUSE_ODBC"}
+    assert not set(env) & set(SECRET_VARIABLES) - {"MANYMODELS_WAREHOUSE_ODBC", "MANYMODELS_SPARK_REMOTE"}
+    assert "token=" not in env.get("MANYMODELS_SPARK_REMOTE", "")
     assert "Pwd=" not in env["MANYMODELS_WAREHOUSE_ODBC"] and "Authentication=ActiveDirectoryMsi" in \
         env["MANYMODELS_WAREHOUSE_ODBC"]
     settings = Settings.from_env(env)

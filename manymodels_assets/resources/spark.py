@@ -8,7 +8,7 @@ from typing import Optional
 from dagster_pyspark import LazyPySparkResource
 
 
-def spark_config(master: str = "local[*]", remote: Optional[str] = None, driver_memory: str = "4g",
+def spark_config(master: str = "local[*]", remote: bool = False, driver_memory: str = "4g",
                  shuffle_partitions: int = 8, extra: Optional[dict] = None) -> dict:
     """Spark settings for the many-models jobs.
 
@@ -21,11 +21,7 @@ def spark_config(master: str = "local[*]", remote: Optional[str] = None, driver_
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     }
-    if remote:
-        # Over Spark Connect only runtime SQL settings apply; the server's own configuration holds the
-        # rest (master, memory, executor environment: see docs/production.md).
-        conf["spark.remote"] = remote
-    else:
+    if not remote:  # over Spark Connect the server's configuration holds these (docs/production.md)
         conf.update({
             "spark.ui.showConsoleProgress": "false",
             "spark.master": master,
@@ -43,15 +39,23 @@ def spark_config(master: str = "local[*]", remote: Optional[str] = None, driver_
 
 class SparkResource(LazyPySparkResource):
     """Spark for the many-models jobs. The session starts on first use, so steps without Spark
-    pay nothing. `spark_config` holds every Spark setting (master, memory, Spark Connect's
-    `spark.remote`, ...)."""
+    pay nothing. `spark_config` holds the Spark settings (master, memory, ...); `remote`, when set,
+    is the Spark Connect server (its URL may carry a token, so it comes from
+    MANYMODELS_SPARK_REMOTE by name and is not shown)."""
+
+    remote: Optional[str] = None
 
     def _init_session(self) -> None:
         # pyspark picks the Python of its workers from PYSPARK_PYTHON only (spark.pyspark.python is
         # ignored by a driver started from Python); without it they miss this venv's packages.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if self.remote and self._spark_session is None:
+            from dagster_pyspark.resources import spark_session_from_config
+
+            self._spark_session = spark_session_from_config({**self.spark_config, "spark.remote": self.remote})
         super()._init_session()
 
 
-def spark_resource(**kwargs) -> SparkResource:
-    return SparkResource(spark_config=spark_config(**kwargs))
+def spark_resource(remote=None, **kwargs) -> SparkResource:
+    """``remote``: a Spark Connect URL, or the ``dg.EnvVar`` naming it."""
+    return SparkResource(spark_config=spark_config(remote=bool(remote), **kwargs), remote=remote)
