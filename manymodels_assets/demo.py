@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from manymodels_assets import landing
 from manymodels_assets.dagster_instance import in_process_tags
 from manymodels_assets.jobs import PARTITIONED_JOBS
 from manymodels_assets.partitions import store_item
@@ -72,7 +73,7 @@ def run_demo(stores: int, items: int, days: int, seed: int) -> None:
     t0 = time.perf_counter()
     defs = build_definitions(settings)
     with dg.build_resources({"lake": defs.resources["lake"]}) as res:
-        empty = not res.lake.landing_fs.exists(res.lake.landing_uri("sales"))
+        empty = not res.lake.landing_fs.exists(res.lake.landing_uri(landing.SALES.name))
     if empty:
         generate_landing(stores, items, days, seed)
     instance = dg.DagsterInstance.get()

@@ -29,6 +29,8 @@ FORECASTS = "forecasts"
 MODELS = "models"
 MODELS_STAGING = "models/_incomplete"
 LOCKS = "_locks"
+CURRENT = "_CURRENT"
+"""In each table's folder: the one-line pointer to its current version folder (``v-…``)."""
 WAREHOUSE_STAGING = "warehouse/staging"
 """No leading underscore: Synapse's COPY INTO skips files and folders whose names start with '_' or '.'."""
 
@@ -39,10 +41,6 @@ INGEST_LOCK = "raw"
 """Ingest writes both raw tables and moves landing files: one lock for all of it."""
 PRODUCTION_LOCK = "production"
 """Promotions read the production alias, write a set and move the alias: one at a time."""
-
-
-def landing_feed(feed: str) -> str:
-    return posixpath.join(LANDING, feed)
 
 
 def model_set(name: str) -> str:

@@ -52,7 +52,7 @@ def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: Sp
                  for feed in landing.FEEDS]
         sales, calendar = feeds
         if sales.version is None:
-            raise dg.Failure(f"no readable sales files under {lake.landing_uri('sales')}/<drop>/ "
+            raise dg.Failure(f"no readable sales files under {lake.landing_uri(landing.SALES.name)}/<drop>/ "
                              f"({len(sales.quarantined)} quarantined)")
         stats = table_stats(session, lake, layout.RAW_SALES, sales.version)
         keys = encode_keys(stats["pairs"]["store_id"], stats["pairs"]["item_id"])

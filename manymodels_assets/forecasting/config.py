@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from manymodels_assets.forecasting.candidates import CANDIDATES
+from manymodels_assets.forecasting.metrics import METRICS
 from manymodels_assets.forecasting.frequency import (default_horizon, default_inactive_seasons, default_max_history,
                                                      default_season_length, normalize_freq, split_freq)
 
-SELECTION_METRICS = ("mase", "wape", "smape", "mae", "rmse", "mape")
 INTERVAL_SCALES = ("log", "additive")
 POOLED_GROUPS = ("item", "store", "all")
 
@@ -49,8 +49,8 @@ class TrainingConfig:
         unknown = [c for c in self.candidates if c not in CANDIDATES]
         if unknown:
             raise ValueError(f"unknown candidates {unknown}; known: {sorted(CANDIDATES)}")
-        if self.metric not in SELECTION_METRICS:
-            raise ValueError(f"metric {self.metric!r} not in {SELECTION_METRICS}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric {self.metric!r} not in {METRICS}")
         if self.n_folds < 1:
             raise ValueError("n_folds must be >= 1")
         if not 0 < self.interval_level < 1:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-METRICS = ("mae", "rmse", "mape", "smape", "wape", "mase")
+METRICS = ("mase", "wape", "smape", "mae", "rmse", "mape")
+"""Every metric a backtest reports; any of them can select (lower is better)."""
 
 
 def _pairs(actual, forecast) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,6 @@ from pydantic import Field, PrivateAttr
 from manymodels_assets import layout
 from manymodels_assets.resources import lake_io
 
-CURRENT = "_CURRENT"
-
 
 class LakeResource(dg.ConfigurableResource):
     """The lake that holds landing drops, the raw tables, series, model sets and forecasts.
@@ -111,7 +109,7 @@ class LakeResource(dg.ConfigurableResource):
     # versioned tables -------------------------------------------------------------------
     def current_version(self, table: str) -> Optional[str]:
         """Name of the table's current version folder, or None if it was never written."""
-        pointer = self.uri(table, CURRENT)
+        pointer = self.uri(table, layout.CURRENT)
         if not self.fs.exists(pointer):
             return None
         return self.fs.cat_file(pointer).decode().strip() or None
@@ -124,7 +122,7 @@ class LakeResource(dg.ConfigurableResource):
         """Make ``version`` the table's current version in one atomic step, then prune old ones."""
         tmp = self.uri(table, f"_CURRENT.{uuid.uuid4().hex}.tmp")
         self.fs.pipe_file(tmp, version.encode())
-        self.fs.mv(tmp, self.uri(table, CURRENT))
+        self.fs.mv(tmp, self.uri(table, layout.CURRENT))
         self._prune(table, version)
 
     def _prune(self, table: str, current: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 from urllib.parse import urlsplit
 
-from manymodels_assets.schemas import WAREHOUSE_ACTUALS, WAREHOUSE_FORECASTS, Table
+from manymodels_assets.schemas import DIALECTS, WAREHOUSE_ACTUALS, WAREHOUSE_FORECASTS, Table
 
 SERIES_COLUMNS = ("store_id", "item_id")
 STAGES = {"keys": WAREHOUSE_FORECASTS.select(*SERIES_COLUMNS, name="keys"), "rows": WAREHOUSE_FORECASTS,
@@ -88,8 +88,8 @@ class WarehouseSQL:
     """Statements of the warehouse load for one dialect; column types from ``schemas.py``."""
 
     def __init__(self, dialect: str, table: str = "forecasts", distribution: tuple[str, ...] = ("item_id",)):
-        if dialect not in ("sqlite", "postgresql", "synapse"):
-            raise ValueError(f"warehouse dialect {dialect!r} unknown; known: sqlite, postgresql, synapse")
+        if dialect not in DIALECTS:
+            raise ValueError(f"warehouse dialect {dialect!r} unknown; known: {', '.join(DIALECTS)}")
         if not distribution or not set(distribution) <= set(SERIES_COLUMNS):
             raise ValueError(f"distribution columns must be among {SERIES_COLUMNS}, not {distribution}")
         self.dialect, self.table, self.distribution = dialect, table, tuple(distribution)
