@@ -81,8 +81,8 @@ def train_and_register(rows, config, uri: str, experiment_id: str, profiles: dic
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.training import train_series
 
-        planned = pdf["planned"].astype(bool)
-        history, future = pdf[~planned], pdf[planned][["date", "price", "promo"]]
+        is_calendar = pdf["is_calendar"].astype(bool)
+        history, future = pdf[~is_calendar], pdf[is_calendar][["date", "price", "promo"]]
         first = (history if len(history) else pdf).iloc[0]
         row = train_series(first["key"], first["store_id"], first["item_id"],
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
@@ -165,15 +165,15 @@ def run_reference(spec: dict, result: dict, log=print) -> None:
             series = read_current(spark, lake, layout.SERIES)
             end = series.agg(F.max("date").alias("end"), F.first("freq").alias("freq")).first()
             cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq"]
-            rows = series.select(*cols).withColumn("planned", F.lit(False))
+            rows = series.select(*cols).withColumn("is_calendar", F.lit(False))
             raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
             if raw_calendar is not None:
                 pairs = series.select("key", "store_id", "item_id").distinct()
-                planned = (calendar_rows(raw_calendar, pairs, end["end"])
+                planned_rows = (calendar_rows(raw_calendar, pairs, end["end"])
                            .withColumn("units", F.lit(None).cast("double"))
                            .withColumn("freq", F.lit(None).cast("string")).select(*cols)
-                           .withColumn("planned", F.lit(True)))
-                rows = rows.unionByName(planned)
+                           .withColumn("is_calendar", F.lit(True)))
+                rows = rows.unionByName(planned_rows)
             profiles = item_profiles(series, series, config, end["freq"], end["end"])
             trained = train_and_register(rows, config, uri, experiment_id, profiles).toPandas()
         fig.update(stage="training", series=len(trained), fit_seconds_sum=float(trained["fit_seconds"].sum()),

@@ -76,9 +76,9 @@ def _pooled_group(args):
     from manymodels_assets.forecasting.pooled import group_payloads
 
     members, config = args
-    rows = pd.concat([pd.concat([s.train.assign(planned=False),
-                                 (s.calendar.assign(planned=True, units=np.nan) if s.calendar is not None
-                                  else s.train.iloc[:0].assign(planned=True))]).assign(key=s.key) for s in members])
+    rows = pd.concat([pd.concat([s.train.assign(is_calendar=False),
+                                 (s.calendar.assign(is_calendar=True, units=np.nan) if s.calendar is not None
+                                  else s.train.iloc[:0].assign(is_calendar=True))]).assign(key=s.key) for s in members])
     started = time.process_time()
     out = group_payloads(rows, config, members[0].freq)
     return dict(zip(out["key"], out["pooled"])), time.process_time() - started

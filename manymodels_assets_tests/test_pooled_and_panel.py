@@ -61,7 +61,7 @@ def test_pooled_payload_round_trip_and_train_series_uses_it():
 
 def test_a_group_that_cannot_be_fit_fails_the_candidate_not_the_series():
     rows = pd.DataFrame({"key": "S~I", "date": pd.date_range("2024-01-01", periods=20), "units": 1.0,
-                         "price": np.nan, "promo": 0, "planned": False})
+                         "price": np.nan, "promo": 0, "is_calendar": False})
     payload = group_payloads(rows, TrainingConfig(horizon=28), "D")["pooled"].iloc[0]
     assert "error" in json.loads(payload)
     history = rows[["date", "units"]]
@@ -134,7 +134,7 @@ def test_long_daily_series_train_on_their_latest_three_years_pooled_candidate_in
     rng = np.random.default_rng(3)
     n = 2000
     dates = pd.date_range("2019-01-01", periods=n)
-    rows = pd.concat([pd.DataFrame({"key": f"S{i}~I1", "date": dates, "price": np.nan, "promo": 0, "planned": False,
+    rows = pd.concat([pd.DataFrame({"key": f"S{i}~I1", "date": dates, "price": np.nan, "promo": 0, "is_calendar": False,
                                     "units": rng.poisson(20 * np.resize(WEEK, n)).astype(float)}) for i in range(4)])
     config = TrainingConfig(candidates=("seasonal_naive", "pooled"), combine_top=0)
     assert config.history_window("D") == 1096 and config.history_window("W") == 0

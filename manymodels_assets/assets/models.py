@@ -168,7 +168,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
         metadata["panel_combination_learned"] = _meta_table(learned)
     context.instance.add_run_tags(context.run_id, {lineage.MODEL_SET_TAG: model_set})
     return report.result(context, keys, data_version=model_set, metadata={
-        **metadata, **report.retraining_metadata(trained.plan), **timed.metadata(),
+        **metadata, **report.retraining_metadata(trained.retraining), **timed.metadata(),
         "model_set": model_set,
         "partition_range": partition_range(keys),
         "mlflow_run_id": version.run_id,

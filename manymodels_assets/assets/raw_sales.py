@@ -20,7 +20,7 @@ class IngestConfig(dg.Config):
     """Sales rows dated more than this many days after today (UTC) are rejected: a row dated 2100
     would otherwise pad every series to 2100."""
     calendar_max_days_ahead: int = 731
-    """The planned calendar looks ahead: its rows may be dated up to this many days after today."""
+    """The calendar_stats calendar looks ahead: its rows may be dated up to this many days after today."""
     max_units: float = 1e9
     """Units above this are rejected as implausible (as are negative, infinite and missing units)."""
 
@@ -35,7 +35,7 @@ class IngestConfig(dg.Config):
 def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: SparkResource,
               lake: LakeResource) -> dg.MaterializeResult:
     """All sales from the landing zone (`landing/sales/<drop>/`), checked row by row and
-    de-duplicated, and the planned price/promotion calendar (`landing/calendar/<drop>/`, optional).
+    de-duplicated, and the calendar_stats price/promotion calendar (`landing/calendar/<drop>/`, optional).
 
     When the same store, item and date arrive in several drops, the latest drop wins. Columns are
     matched by name. A file that cannot be read (wrong type, corrupt, a missing or mistyped column,
@@ -57,7 +57,7 @@ def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: Sp
         stats = table_stats(session, lake, layout.RAW_SALES, sales.version)
         keys = encode_keys(stats["pairs"]["store_id"], stats["pairs"]["item_id"])
         new_keys = add_store_items(context.instance, keys)
-        planned = table_stats(session, lake, layout.RAW_CALENDAR, calendar.version) if calendar.version else None
+        calendar_stats = table_stats(session, lake, layout.RAW_CALENDAR, calendar.version) if calendar.version else None
         for feed in feeds:
             for move in feed.finish:
                 move()
@@ -81,8 +81,8 @@ def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: Sp
         "new_store_items": len(new_keys),
         "first_date": str(stats["first"]),
         "last_date": str(stats["last"]),
-        "calendar_rows": planned["rows"] if planned else 0,
-        "calendar_until": str(planned["last"]) if planned else "no calendar",
+        "calendar_rows": calendar_stats["rows"] if calendar_stats else 0,
+        "calendar_until": str(calendar_stats["last"]) if calendar_stats else "no calendar",
         "version": sales.version,
         "path": dg.MetadataValue.path(lake.uri(layout.RAW_SALES, sales.version)),
     })

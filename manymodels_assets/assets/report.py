@@ -149,10 +149,11 @@ def model_set_metadata(summary: pd.DataFrame, prior: list[str] | None, ranking: 
     }
 
 
-def retraining_metadata(plan: pd.DataFrame) -> dict:
+def retraining_metadata(decisions: pd.DataFrame) -> dict:
     """How many series a run retrained and carried over, and why."""
-    why = plan["reason"].value_counts().rename_axis("reason").reset_index(name="series")
-    return {"series_retrained": int(plan["retrain"].sum()), "series_carried_over": int((~plan["retrain"]).sum()),
+    why = decisions["reason"].value_counts().rename_axis("reason").reset_index(name="series")
+    retrained = decisions["retrain"]
+    return {"series_retrained": int(retrained.sum()), "series_carried_over": int((~retrained).sum()),
             "retrained_because": table(why)}
 
 

@@ -21,10 +21,10 @@ GROUPS = {"item": ["item_id"], "store": ["store_id"], "all": []}
 def pooled_backtests(series: DataFrame, calendar: DataFrame | None, config: TrainingConfig, freq: str) -> DataFrame:
     """key, pooled (JSON, see forecasting.pooled.to_payload) for every series of ``series``."""
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo"]
-    rows = series.select(*cols).withColumn("planned", F.lit(False))
+    rows = series.select(*cols).withColumn("is_calendar", F.lit(False))
     if calendar is not None:
         rows = rows.unionByName(calendar.withColumn("units", F.lit(None).cast("double")).select(*cols)
-                                .withColumn("planned", F.lit(True)))
+                                .withColumn("is_calendar", F.lit(True)))
     by = GROUPS[config.pooled_group]
     if not by:  # one group of every series
         rows = rows.withColumn("_group", F.lit(0))

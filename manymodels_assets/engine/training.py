@@ -29,7 +29,7 @@ SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "b
 class TrainedModelSet:
     uri: str
     summary: pd.DataFrame  # SUMMARY_COLUMNS, one row per series
-    plan: pd.DataFrame  # key, retrain (bool), reason: why each series was retrained or carried over
+    retraining: pd.DataFrame  # key, retrain (bool), reason: why each series was retrained or carried over
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
     series = read_current(spark, lake, layout.SERIES)
     if series is None:
         raise LookupError("store_item_series has not been materialized yet")
-    plan = retraining_plan(spark, lake, only_keys(series, keys_frame(spark, pairs["key"].tolist())), retraining)
-    to_train = pairs[pairs["key"].isin(plan.loc[plan["retrain"], "key"])]
-    carried = carried_rows(spark, lake, retraining.previous, plan.loc[~plan["retrain"], "key"].tolist())
+    selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
+    decisions = retraining_decisions(spark, lake, selected, retraining)
+    to_train = pairs[pairs["key"].isin(decisions.loc[decisions["retrain"], "key"])]
+    carried = carried_rows(spark, lake, retraining.previous, decisions.loc[~decisions["retrain"], "key"].tolist())
     rows = (_train(spark, lake, series, to_train, config, model_set, prior, retraining.config_version)
             if len(to_train) else None)
     rows = carried if rows is None else rows if carried is None else rows.unionByName(carried)
@@ -59,10 +60,10 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
         raise LookupError(f"no series found for the {len(pairs)} selected store-items")
     uri = write_model_set(lake, rows, model_set)
     summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
-    return TrainedModelSet(uri, summary, plan)
+    return TrainedModelSet(uri, summary, decisions)
 
 
-def retraining_plan(spark: SparkSession, lake, selected: DataFrame, retraining: Retraining) -> pd.DataFrame:
+def retraining_decisions(spark: SparkSession, lake, selected: DataFrame, retraining: Retraining) -> pd.DataFrame:
     """key, retrain, reason for every selected series (its data version against its latest model's)."""
     current = selected.select("key", "data_version").distinct().toPandas()
     previous = pd.DataFrame(columns=["key", "prev_version", "trained_at", "status", "config_version"])
@@ -73,22 +74,22 @@ def retraining_plan(spark: SparkSession, lake, selected: DataFrame, retraining: 
                           else F.lit(None).cast("string")).alias("config_version")).toPandas()
                  for name, keys in retraining.previous.items()]
         previous = pd.concat(parts, ignore_index=True)
-    plan = current.merge(previous, on="key", how="left")
+    decisions = current.merge(previous, on="key", how="left")
     now = pd.Timestamp(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None))
-    too_old = (now - pd.to_datetime(plan["trained_at"])) > (retraining.max_age or dt.timedelta(0))
+    too_old = (now - pd.to_datetime(decisions["trained_at"])) > (retraining.max_age or dt.timedelta(0))
     reasons = [
-        (pd.Series(retraining.max_age is None, index=plan.index), "full retrain requested"),
-        (plan["prev_version"].isna(), "new series (no model yet)"),
-        (plan["status"] == status.FAILED, "its last training failed"),
-        (plan["config_version"] != retraining.config_version, "the training configuration changed"),
-        (plan["prev_version"] != plan["data_version"], "its data changed"),
+        (pd.Series(retraining.max_age is None, index=decisions.index), "full retrain requested"),
+        (decisions["prev_version"].isna(), "new series (no model yet)"),
+        (decisions["status"] == status.FAILED, "its last training failed"),
+        (decisions["config_version"] != retraining.config_version, "the training configuration changed"),
+        (decisions["prev_version"] != decisions["data_version"], "its data changed"),
         (too_old, f"its model is older than {retraining.max_age}"),
     ]
-    plan["reason"] = "unchanged: model carried over"
+    decisions["reason"] = "unchanged: model carried over"
     for condition, reason in reversed(reasons):
-        plan.loc[condition.fillna(True).astype(bool), "reason"] = reason
-    plan["retrain"] = ~plan["reason"].str.startswith("unchanged")
-    return plan[["key", "retrain", "reason"]]
+        decisions.loc[condition.fillna(True).astype(bool), "reason"] = reason
+    decisions["retrain"] = ~decisions["reason"].str.startswith("unchanged")
+    return decisions[["key", "retrain", "reason"]]
 
 
 def carried_rows(spark: SparkSession, lake, previous: dict[str, list[str]], keys: list[str]) -> DataFrame | None:
@@ -194,27 +195,29 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
     """
     profiles, keep_backtests = profiles or {}, keep_backtests or set()
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo", "freq", "data_version"]
-    rows = series.select(*cols).withColumn("planned", F.lit(False)).withColumn("pooled", F.lit(None).cast("string"))
+    rows = (series.select(*cols).withColumn("is_calendar", F.lit(False))
+            .withColumn("pooled", F.lit(None).cast("string")))
     if calendar is not None:  # calendar rows ride along in the same group, flagged, with no units
-        planned = (calendar.withColumn("units", F.lit(None).cast("double"))
-                   .withColumn("freq", F.lit(None).cast("string"))
-                   .withColumn("data_version", F.lit(None).cast("string")).select(*cols).withColumn("planned", F.lit(True))
-                   .withColumn("pooled", F.lit(None).cast("string")))
-        rows = rows.unionByName(planned)
+        calendar_rows = (calendar.withColumn("units", F.lit(None).cast("double"))
+                         .withColumn("freq", F.lit(None).cast("string"))
+                         .withColumn("data_version", F.lit(None).cast("string")).select(*cols)
+                         .withColumn("is_calendar", F.lit(True)).withColumn("pooled", F.lit(None).cast("string")))
+        rows = rows.unionByName(calendar_rows)
     if pooled is not None:  # so does the series' pooled backtest: one extra row
-        rows = rows.unionByName(pooled.withColumn("planned", F.lit(True)), allowMissingColumns=True)
+        rows = rows.unionByName(pooled.withColumn("is_calendar", F.lit(True)), allowMissingColumns=True)
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
         from manymodels_assets.forecasting.training import train_series
 
         payloads = pdf["pooled"].dropna()
         pdf = pdf[pdf["pooled"].isna()]
-        is_planned = pdf["planned"].astype(bool)
-        history, future = pdf[~is_planned], pdf[is_planned][["date", "price", "promo"]]
+        is_calendar = pdf["is_calendar"].astype(bool)
+        history, its_calendar = pdf[~is_calendar], pdf[is_calendar][["date", "price", "promo"]]
         first = (history if len(history) else pdf).iloc[0]
         row = train_series(first["key"], first["store_id"], first["item_id"],
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
-                           calendar=future if len(future) else None, item_profile=profiles.get(first["item_id"]),
+                           calendar=its_calendar if len(its_calendar) else None,
+                           item_profile=profiles.get(first["item_id"]),
                            prior=prior, pooled={"pooled": payloads.iloc[0]} if len(payloads) else None,
                            cold_start=calibration, keep_backtests=first["key"] in keep_backtests,
                            data_version=first["data_version"] if len(history) else None)

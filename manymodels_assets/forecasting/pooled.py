@@ -32,7 +32,7 @@ class GroupSeries:
     key: str
     y: pd.Series  # PeriodIndex
     X: pd.DataFrame | None = None
-    X_future: pd.DataFrame | None = None
+    X_calendar: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _calendar(index: pd.PeriodIndex) -> np.ndarray:
     return np.column_stack(columns).astype(float)
 
 
-def _series_features(s: GroupSeries, horizon: int, season_length: int, drivers: list[str]):
+def _series_features(s: GroupSeries, horizon: int, season_length: int, regressors: list[str]):
     """(features of every period of the history and of the horizon after it, which columns are
     in units of sales). Each row only looks at sales at least ``horizon`` periods older, so one
     matrix serves every fold: a fold's rows never see past their origin."""
@@ -85,8 +85,9 @@ def _series_features(s: GroupSeries, horizon: int, season_length: int, drivers: 
     units = len(columns)
     columns.append((rows % max(season_length, 1)).astype(float))
     parts = [np.column_stack(columns), _calendar(_extend(s.y.index, horizon))]
-    if drivers:
-        parts.append(np.vstack([s.X[drivers].to_numpy(dtype=float), s.X_future[drivers].to_numpy(dtype=float)[:horizon]]))
+    if regressors:
+        parts.append(np.vstack([s.X[regressors].to_numpy(dtype=float),
+                                s.X_calendar[regressors].to_numpy(dtype=float)[:horizon]]))
     features = np.hstack(parts)
     return features, np.arange(features.shape[1]) < units
 
@@ -134,11 +135,11 @@ def backtest_group(series: list[GroupSeries], horizon: int, season_length: int, 
     :func:`backtest.fold_windows` lays them) with ``future``, its forecast after the history.
 
     Price and promotion are used when every series of the group has them for its history and
-    its horizon; otherwise the group model does without them (never an assumed plan).
+    its horizon; otherwise the group model does without them (never an assumed calendar).
     """
     settings = settings or GBMSettings()
     shared = [c for c in ("log_price", "promo")
-              if all(s.X is not None and s.X_future is not None and c in s.X and c in s.X_future for s in series)]
+              if all(s.X is not None and s.X_calendar is not None and c in s.X and c in s.X_calendar for s in series)]
     features = {s.key: _series_features(s, horizon, season_length, shared) for s in series}
     folds = {s.key: fold_windows(len(s.y), horizon, n_folds, min_train) for s in series}
     results = {s.key: BacktestResult(POOLED, season_length=season_length) for s in series}
@@ -191,7 +192,7 @@ def from_payload(payload: str, y: pd.Series, season_length: int) -> BacktestResu
 
 def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
     """key, pooled payload for every series of one group. ``rows``: key, date, units, price,
-    promo and ``planned`` (True for the planned calendar after the history). A group whose model
+    promo and ``is_calendar`` (True for the planned calendar's rows after the history). A group whose model
     cannot be fit gives each of its series the reason, recorded like any candidate's failure."""
     import json
 
@@ -204,16 +205,16 @@ def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
     series = []
     for key, g in rows.groupby("key", sort=True):
         g = g.sort_values("date")
-        planned = g["planned"].astype(bool)
-        history, future = g[~planned], g[planned][["date", "price", "promo"]]
+        is_calendar = g["is_calendar"].astype(bool)
+        history, future = g[~is_calendar], g[is_calendar][["date", "price", "promo"]]
         if window and len(history) > window:
             history = history.iloc[-window:]
         if history.empty:
             continue
         y = pd.Series(history["units"].to_numpy(dtype=float), index=period_index(history["date"], freq))
-        X, X_future, _ = history_and_calendar_regressors(history, future if len(future) else None, y.index[-1],
+        X, X_calendar, _ = history_and_calendar_regressors(history, future if len(future) else None, y.index[-1],
                                                          horizon, freq)
-        series.append(GroupSeries(str(key), y, X, X_future))
+        series.append(GroupSeries(str(key), y, X, X_calendar))
     try:
         results = backtest_group(series, horizon, season_length, config.n_folds, config.min_train or 2 * horizon)
         payloads = [to_payload(results[s.key]) for s in series]

@@ -148,12 +148,12 @@ def _refit(choice: Choice, y, horizon, season_length, X, X_calendar, pooled):
     """(fitted forecaster on the whole history, whether it forecasts from the planned calendar)."""
     members = choice.members or [choice.name]
     uses_calendar = any(get(m).uses_calendar for m in members)
-    X_fit, X_future = (X, X_calendar) if uses_calendar else (None, None)
+    X_fit, X_calendar_fit = (X, X_calendar) if uses_calendar else (None, None)
     if choice.members:
-        fitted, _ = fit_predict_ensemble(choice.members, y, horizon, season_length, X_fit, X_future,
+        fitted, _ = fit_predict_ensemble(choice.members, y, horizon, season_length, X_fit, X_calendar_fit,
                                          weights=choice.weights, pooled=pooled)
     else:
-        fitted, _ = fit_predict(choice.name, y, horizon, season_length, X_fit, X_future, pooled=pooled)
+        fitted, _ = fit_predict(choice.name, y, horizon, season_length, X_fit, X_calendar_fit, pooled=pooled)
     return fitted, uses_calendar
 
 
