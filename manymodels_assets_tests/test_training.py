@@ -123,3 +123,18 @@ def test_a_series_that_stopped_selling_is_inactive_with_a_flagged_zero_forecast(
     h.loc[h.index >= 480, "units"] = 0.0
     assert train_series("S~I", "S", "I", h, "D", TrainingConfig(inactive_seasons=0))["status"] == "ok"
     assert train_series("S~I", "S", "I", h, "D", TrainingConfig(inactive_seasons=20))["status"] == "ok"
+
+
+def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parameters():
+    from manymodels_assets.forecasting.config import TrainingConfig
+    from manymodels_assets.forecasting.selection import PanelPrior
+
+    base = TrainingConfig()
+    assert base.fingerprint() == TrainingConfig().fingerprint() != TrainingConfig(n_folds=4).fingerprint()
+    assert TrainingConfig(max_history=0).fingerprint() != base.fingerprint()
+    params = base.params()
+    assert params["candidates"] == "frequency defaults" and params["n_folds"] == 3
+    assert TrainingConfig(candidates=("tsb", "naive")).params()["candidates"] == "tsb,naive"
+    assert PanelPrior.params(None) == {"prior": "none", "prior_temperature": "none"}
+    assert PanelPrior.params(PanelPrior(("tsb", "naive"), {"temperature": 0.1})) == {
+        "prior": "tsb,naive", "prior_temperature": "0.1"}

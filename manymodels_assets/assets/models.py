@@ -1,8 +1,6 @@
 """``trained_models``: a backtested, selected and refit model per series, written as one model set."""
 import dataclasses
 import datetime as dt
-import hashlib
-import json
 from typing import Optional
 
 import dagster as dg
@@ -82,8 +80,7 @@ class TrainingSettings(dg.Config):
         if self.retrain not in ("changed", "all"):
             raise dg.Failure(f'retrain must be "changed" or "all", not {self.retrain!r}')
         age = dt.timedelta(days=self.max_model_age_days) if self.retrain == "changed" else None
-        fingerprint = json.dumps(dataclasses.asdict(core), sort_keys=True, default=str)
-        return Retraining(previous, age, hashlib.sha256(fingerprint.encode()).hexdigest()[:12])
+        return Retraining(previous, age, core.fingerprint())
 
     def to_core(self) -> TrainingConfig:
         fields = {f.name for f in dataclasses.fields(TrainingConfig)}
@@ -150,10 +147,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": partition_range(keys),
             "data_version": model_sets.combined_data_version(summary), "lake_uri": trained.uri,
             "dagster_run_id": context.run_id, **ranking_tag(ranking), PRIOR_TAG: learned.to_json()}
-    params = {**{k: (",".join(v) or "frequency defaults") if isinstance(v, tuple) else v
-                 for k, v in dataclasses.asdict(core).items()},
-              "prior": ",".join(prior.ranking) if prior else "none",
-              "prior_temperature": prior.meta.get("temperature", "none") if prior else "none"}
+    params = {**core.params(), **PanelPrior.params(prior)}
     with timed("registry"):
         version = training_registry.record_model_set(
             model_set, tags, params, model_sets.aggregate_metrics(summary),

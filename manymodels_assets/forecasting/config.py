@@ -1,6 +1,9 @@
 """How a series is trained: the one source of the training defaults (the Dagster config reads them here)."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 
 from manymodels_assets.forecasting.candidates import CANDIDATES
@@ -63,6 +66,16 @@ class TrainingConfig:
             raise ValueError("inactive_seasons must be >= 0 (0: off)")
         if self.interval_scale not in INTERVAL_SCALES:
             raise ValueError(f"interval_scale must be one of {INTERVAL_SCALES}")
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting: a model trained under another fingerprint is retrained."""
+        settings = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(settings.encode()).hexdigest()[:12]
+
+    def params(self) -> dict[str, object]:
+        """The settings as flat tracking parameters (candidate lists joined)."""
+        return {k: (",".join(v) or "frequency defaults") if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
 
     def resolved(self, freq: str) -> tuple[int, int]:
         """(horizon, season_length) for data of frequency ``freq``."""

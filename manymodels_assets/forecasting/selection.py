@@ -26,6 +26,12 @@ class PanelPrior:
     def to_json(self) -> str:
         return json.dumps({"ranking": list(self.ranking), "meta": self.meta}, separators=(",", ":"))
 
+    @staticmethod
+    def params(prior: "PanelPrior | None") -> dict[str, str]:
+        """Tracking parameters of the prior a run used (``none`` without one)."""
+        return {"prior": ",".join(prior.ranking) if prior else "none",
+                "prior_temperature": str(prior.meta.get("temperature", "none")) if prior else "none"}
+
     @classmethod
     def from_json(cls, text: str | None) -> "PanelPrior | None":
         if not text:
