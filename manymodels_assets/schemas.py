@@ -66,6 +66,17 @@ def _table(name: str, *columns: tuple) -> Table:
     return Table(name, tuple(Column(*c) for c in columns))
 
 
+RAW_SALES = _table(
+    "raw_sales",
+    ("store_id", "string"), ("item_id", "string"), ("date", "date"),
+    ("units", "double"), ("price", "double"), ("promo", "int"),
+    ("drop", "string", "the landing drop the row came from (the latest drop wins)"),
+)
+RAW_CALENDAR = RAW_SALES.without("units", name="raw_calendar")
+"""The planned price and promotion of future dates."""
+LANDED = RAW_SALES.without("drop", name="landed")
+"""The columns a landing file may give, typed (a scan casts or parses each one)."""
+
 SERIES = _table(
     "series",
     ("key", "string", "series key: store and item through the key codec"),

@@ -17,13 +17,11 @@ from pyspark.sql import functions as F
 from manymodels_assets import landing, layout
 from manymodels_assets.engine import landing_scan
 from manymodels_assets.engine.tables import ensure_reachable, stage_version
+from manymodels_assets.schemas import LANDED, RAW_CALENDAR, RAW_SALES
 
-COLUMNS = {
-    "sales": ("store_id", "item_id", "date", "units", "price", "promo", "drop"),
-    "calendar": ("store_id", "item_id", "date", "price", "promo", "drop"),
-}
+COLUMNS = {"sales": RAW_SALES.names, "calendar": RAW_CALENDAR.names}
 REJECTED_ROWS_KEPT = 100_000  # per file; the file itself stays in the landing zone, whole
-_TEXT = ("store_id", "item_id", "date", "units", "price", "promo")
+_TEXT = tuple(LANDED.names)
 
 
 @dataclass(frozen=True)

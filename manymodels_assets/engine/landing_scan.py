@@ -15,6 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from manymodels_assets import landing, layout
+from manymodels_assets.schemas import LANDED
 
 
 def read(spark: SparkSession, lake, files: list[tuple[landing.LandingFile, dict]]) -> DataFrame:
@@ -50,8 +51,7 @@ def _as_text(df: DataFrame, file: Column, row: Column) -> DataFrame:
     each was given (``<column>_given``). Native numbers and dates are cast, not parsed from text."""
     types = dict(df.dtypes)
     out = []
-    for c, typ in (("store_id", "string"), ("item_id", "string"), ("date", "date"), ("units", "double"),
-                   ("price", "double"), ("promo", "int")):
+    for c, typ in LANDED.types().items():
         if c not in types:
             out += [F.lit(None).cast(typ).alias(c), F.lit(None).cast("string").alias(f"{c}_text"),
                     F.lit(False).alias(f"{c}_given")]
