@@ -20,6 +20,8 @@ from manymodels_assets.resources.registry import ModelRegistryResource, ranking_
 from manymodels_assets.resources.spark import SparkResource
 
 _D = TrainingConfig()
+BACKFILL_TAG = "dagster/backfill"
+"""Set by Dagster on the runs of a backfill (from the UI, the CLI or the API)."""
 
 
 class TrainingSettings(dg.Config):
@@ -76,10 +78,12 @@ class TrainingSettings(dg.Config):
     max_model_age_days: float = 7.0
     """With retrain "changed": a model older than this is retrained even if its data did not change."""
 
-    def retraining(self, previous: dict[str, list[str]], core: TrainingConfig) -> Retraining:
+    def retraining(self, previous: dict[str, list[str]], core: TrainingConfig, backfill: bool = False) -> Retraining:
+        """Which series the run retrains. A backfill is someone asking for its partitions to be
+        recomputed: it retrains them all, whatever `retrain` says."""
         if self.retrain not in ("changed", "all"):
             raise dg.Failure(f'retrain must be "changed" or "all", not {self.retrain!r}')
-        age = dt.timedelta(days=self.max_model_age_days) if self.retrain == "changed" else None
+        age = dt.timedelta(days=self.max_model_age_days) if self.retrain == "changed" and not backfill else None
         return Retraining(previous, age, core.fingerprint())
 
     def to_core(self) -> TrainingConfig:
@@ -125,8 +129,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     registered as one version in the training registry. By default only series whose data
     changed (or that are new, failed, or have an old model) are retrained; the others' models
     are carried over by reference (`series_retrained`, `series_carried_over`, `retrained_because`).
-    A series whose training fails is recorded with status `failed` and its reason; the others
-    are not affected.
+    A backfill retrains every series it selects. A series whose training fails is recorded
+    with status `failed` and its reason; the others are not affected.
     """
     core, keys, timed = config.to_core(), selected_keys(context), Stopwatch()
     prior = _previous_prior(training_registry) if core.use_panel_prior else None
@@ -135,7 +139,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     try:
         with timed("train"):
             trained = train_model_set(spark.spark_session, lake, key_pairs(keys), core, model_set, prior,
-                                      config.retraining(previous, core))
+                                      config.retraining(previous, core, backfill=BACKFILL_TAG in context.run.tags))
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     summary = trained.summary
