@@ -187,6 +187,11 @@ def test_retraining_carries_unchanged_series_over_and_a_full_retrain_moves_the_a
     run("promotion_pipeline")
     assert str(production.version_by_alias("production").version) == "1"  # already in production
 
+    # same data, same configuration: only the models' age can retrain them
+    run("training_pipeline", trained_models={"max_model_age_days": 0.0})
+    md = instance.get_latest_materialization_event(dg.AssetKey("trained_models")).asset_materialization.metadata
+    assert (md["series_retrained"].value, md["series_carried_over"].value) == (27, 0)
+
     run("training_pipeline", trained_models={"retrain": "all"})
     md = instance.get_latest_materialization_event(dg.AssetKey("trained_models")).asset_materialization.metadata
     assert md["series_retrained"].value == 27
@@ -194,7 +199,7 @@ def test_retraining_carries_unchanged_series_over_and_a_full_retrain_moves_the_a
     run("promotion_pipeline")
     versions = sorted(training.client.search_model_versions(f"name='{training.model_name}'"),
                       key=lambda v: int(v.version))
-    assert len(versions) == 3
+    assert len(versions) == 4
     # each run selected with what the run before it learned across the panel
     ranking = versions[0].tags["panel_ranking"]
     assert ranking and training.client.get_run(versions[1].run_id).data.params["prior"] == ranking
