@@ -38,6 +38,7 @@ class Case:
     outcome: str  # "accepted" | "quarantined" | "rejected"
     reason: str = ""  # quarantined: words in the reason
     rejected: dict[int, str] = field(default_factory=dict)  # row number -> words of its problem
+    values: dict[int, tuple[str, object]] = field(default_factory=dict)  # row number -> the bad column, value
     good: pd.DataFrame | None = None  # rows that must arrive (sales: store_id, item_id, date, units)
 
 
@@ -144,7 +145,8 @@ def cases() -> list[Case]:
         keep = g.drop(index=[r - 1 for r in problems]).astype({"units": float})
         content = _parquet(g.astype({"units": str, "date": str}) if fmt == "parquet-text" else g) \
             if fmt.startswith("parquet") else _csv(g)
-        return content, keep, {r: words for r, (_, _, words) in problems.items()}
+        return content, keep, {r: words for r, (_, _, words) in problems.items()}, \
+            {r: (col, value) for r, (col, value, _) in problems.items()}
 
     for name, store, problems, fmt in [
         ("a row dated 2100", "R1", {3: ("date", "2100-01-01", "date after")}, "csv"),
@@ -161,12 +163,13 @@ def cases() -> list[Case]:
         ("blank item id", "R12", {3: ("item_id", "   ", "item_id is empty")}, "csv"),
         ("infinite units in a parquet float column", "R13", {4: ("units", float("inf"), "not finite")}, "parquet"),
     ]:
-        content, keep, rejected = rows(store, problems, fmt)
-        add(name, f"{store}.{fmt.split('-')[0]}", content, "rejected", rejected=rejected, good=keep)
+        content, keep, rejected, values = rows(store, problems, fmt)
+        add(name, f"{store}.{fmt.split('-')[0]}", content, "rejected", rejected=rejected, values=values, good=keep)
     g = good("R14", "I1").assign(price=2.0, promo=0)
     g.loc[1, "price"], g.loc[2, "promo"], g.loc[3, "price"] = 0.0, 2, "abc"
     add("price zero, promo 2, price in words", "R14.csv", _csv(g), "rejected",
         rejected={2: "price is not positive", 3: "promo is not 0 or 1", 4: "price is not a number"},
+        values={2: ("price", 0.0), 3: ("promo", 2), 4: ("price", "abc")},
         good=g.drop(index=[1, 2, 3])[["store_id", "item_id", "date", "units"]])
     return out
 

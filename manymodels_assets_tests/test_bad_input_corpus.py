@@ -79,8 +79,30 @@ def test_every_file_gets_its_outcome(graph):
             assert sorted(int(r) for r in rows["row"]) == sorted(case.rejected), case.name
             for r, words in case.rejected.items():
                 assert words in rows.loc[rows["row"] == str(r), "problem"].iloc[0], (case.name, r)
+            for r, (column, value) in case.values.items():  # the value is shown as it arrived
+                shown = rows.loc[rows["row"] == str(r), column].iloc[0]
+                assert _same(shown, value), (case.name, r, column, shown, value)
         else:
             assert not rejected, case.name
+
+
+def _same(shown: str, value) -> bool:
+    if isinstance(value, str) and not value.strip():
+        return not shown.strip()
+    try:
+        a, b = float(shown), float(value)
+    except ValueError:
+        return shown.strip() == str(value).strip()
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.integration
+def test_in_file_conflicts_are_counted(graph):
+    _, instance, _, data = graph
+    md = instance.get_latest_materialization_event(dg.AssetKey("raw_sales")).asset_materialization.metadata
+    # exactly one store, item and date is given twice with different units in one file (G8)
+    assert md["conflicting_rows"].value == 1
+    assert any(c.name.startswith("conflicting rows in one file") for c in data.cases)
 
 
 @pytest.mark.integration
