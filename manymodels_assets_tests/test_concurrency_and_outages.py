@@ -36,14 +36,25 @@ def test_two_runs_at_once_lose_nothing(tmp_path):
     home, dagster_home, defs = _setup(tmp_path, stores=3)
     lake = defs.resources["lake"]
     with instance_at(dagster_home) as instance:
-        run_job(defs, instance, "ingest_pipeline", {})
+        # two ingests of the same landing zone at once: one publishes, the other finds it published
+        _both(home, dagster_home, "ingest_pipeline", (), ())
+        raw = pd.read_parquet(lake.uri(layout.RAW_SALES, lake.current_version(layout.RAW_SALES)))
+        assert len(raw) == 6 * 100 and not raw.duplicated(["store_id", "item_id", "date"]).any()
         keys = instance.get_dynamic_partitions("store_item")
+        assert len(keys) == 6
         low, high = (keys[0], keys[2]), (keys[3], keys[5])
         # different partitions: each run reads, merges and publishes the series table
         _both(home, dagster_home, "training_pipeline", low, high)
         series = pd.read_parquet(lake.uri(layout.SERIES, lake.current_version(layout.SERIES)), columns=["key"])
         assert sorted(series["key"].unique()) == sorted(keys)
         assert (series.groupby("key").size() == 100).all()
+        # the same partitions trained twice at once: two complete model sets, the series not doubled
+        _both(home, dagster_home, "training_pipeline", low, low)
+        series = pd.read_parquet(lake.uri(layout.SERIES, lake.current_version(layout.SERIES)), columns=["key"])
+        assert (series.groupby("key").size() == 100).all() and series["key"].nunique() == 6
+        training = defs.resources["training_registry"]
+        versions = training.client.search_model_versions(f"name='{training.model_name}'")
+        assert len(versions) == 4 and all(v.tags["series_count"] == "3" for v in versions)
         # different partitions: each promotion composes on the production set the other left
         _both(home, dagster_home, "promotion_pipeline", low, high)
         live = defs.resources["production_registry"].version_by_alias("production")
