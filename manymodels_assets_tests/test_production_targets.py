@@ -229,3 +229,18 @@ def test_rollback_points_production_back_at_the_previous_set(runs, servers):
     forward = rollback(resources["production_registry"], resources["lake"])  # a second rollback rolls forward
     assert str(forward).startswith(f"{PRODUCTION}@production: v1 -> v2")
     assert aliases(servers.production) == {"previous": "1", "production": "2"}
+
+
+def test_a_spark_connect_server_without_an_abfs_connector_fails_in_one_sentence(servers):
+    from pyspark.sql import SparkSession
+
+    from manymodels_assets.engine.tables import SparkCannotReachLake, ensure_reachable
+    from manymodels_assets.resources.lake import LakeResource
+
+    spark = SparkSession.builder.remote(servers.connect).create()
+    try:
+        lake = LakeResource(root="abfss://lake@someaccount.dfs.core.windows.net/mm")
+        with pytest.raises(SparkCannotReachLake, match="no hadoop-azure"):
+            ensure_reachable(spark, lake)
+    finally:
+        spark.stop()

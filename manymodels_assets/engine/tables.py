@@ -30,18 +30,35 @@ def ensure_reachable(spark: SparkSession, lake) -> None:
     if proto not in _CONNECTORS or (id(spark), lake.root) in _checked:
         return
     jvm = getattr(spark, "_jvm", None)
-    if jvm is not None:  # a classic session (Spark Connect servers are checked where they run)
+    if jvm is not None:  # a classic session: ask the driver's JVM for the connector class
         try:
             jvm.java.lang.Class.forName(_CONNECTORS[proto])
         except Exception as exc:  # noqa: BLE001 - py4j wraps the ClassNotFoundException
             if "ClassNotFoundException" not in str(exc):
                 raise
-            raise SparkCannotReachLake(
-                f"Spark cannot read the lake at {lake.root}: this Spark runtime has no hadoop-azure (ABFS) "
-                "connector. Run on a runtime that has it (Databricks, Synapse Spark), add it "
-                "(spark.jars.packages org.apache.hadoop:hadoop-azure), or put the lake on a path Spark "
-                "can read and keep only the landing zone on ADLS (MANYMODELS_LANDING_ROOT).") from None
+            raise _cannot_reach(lake) from None
+    else:  # Spark Connect: the server's classpath is not visible here; have the server plan a read
+        from pyspark.errors import PySparkException
+
+        try:
+            spark.read.format("binaryFile").load(lake.spark_uri(_PROBE)).limit(0).collect()
+        except PySparkException as exc:
+            if any(sign in str(exc) for sign in _NO_CONNECTOR):
+                raise _cannot_reach(lake) from None
+            # anything else (the probe folder does not exist, ...) is for the real read to report
     _checked.add((id(spark), lake.root))
+
+
+_PROBE = "_probe"
+_NO_CONNECTOR = ("No FileSystem for scheme", "ClassNotFoundException", "AzureBlobFileSystem not found")
+
+
+def _cannot_reach(lake) -> SparkCannotReachLake:
+    return SparkCannotReachLake(
+        f"Spark cannot read the lake at {lake.root}: this Spark runtime has no hadoop-azure (ABFS) "
+        "connector. Run on a runtime that has it (Databricks, Synapse Spark), add it "
+        "(spark.jars.packages org.apache.hadoop:hadoop-azure), or put the lake on a path Spark "
+        "can read and keep only the landing zone on ADLS (MANYMODELS_LANDING_ROOT).")
 
 
 def read_current(spark: SparkSession, lake, table: str) -> DataFrame | None:
