@@ -16,11 +16,12 @@ from manymodels_assets.resources.spark import SparkResource
 class IngestConfig(dg.Config):
     min_date: str = "1900-01-01"
     """Rows dated before this are rejected (a typo such as year 0201 would stretch every series)."""
-    max_days_ahead: int = 1
-    """Sales rows dated more than this many days after today (UTC) are rejected: a row dated 2100
-    would otherwise pad every series to 2100."""
+    max_days_ahead: int = 0
+    """Sales rows dated more than this many days after today (UTC) are rejected: every series runs
+    to the panel's last date, so one row dated tomorrow (or 2100) would pad every series with
+    zeros up to it."""
     calendar_max_days_ahead: int = 731
-    """The calendar_stats calendar looks ahead: its rows may be dated up to this many days after today."""
+    """The planned calendar looks ahead: its rows may be dated up to this many days after today."""
     max_units: float = 1e9
     """Units above this are rejected as implausible (as are negative, infinite and missing units)."""
 
@@ -35,7 +36,7 @@ class IngestConfig(dg.Config):
 def raw_sales(context: dg.AssetExecutionContext, config: IngestConfig, spark: SparkResource,
               lake: LakeResource) -> dg.MaterializeResult:
     """All sales from the landing zone (`landing/sales/<drop>/`), checked row by row and
-    de-duplicated, and the calendar_stats price/promotion calendar (`landing/calendar/<drop>/`, optional).
+    de-duplicated, and the planned price/promotion calendar (`landing/calendar/<drop>/`, optional).
 
     When the same store, item and date arrive in several drops, the latest drop wins. Columns are
     matched by name. A file that cannot be read (wrong type, corrupt, a missing or mistyped column,
