@@ -18,8 +18,9 @@ TOURISM_DATA ?= $(CURDIR)/../shared/data/tourism.rda
 demo: system-deps venv dagster-home
 	$(PY) -m manymodels_assets.cli demo $(DEMO_ARGS)
 
+# --durations: CI prints where the suite's time goes (its budget is 25 minutes on 2 cores).
 test: system-deps venv
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 ui: venv dagster-home
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
