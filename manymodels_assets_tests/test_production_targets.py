@@ -237,6 +237,7 @@ def test_a_spark_connect_server_without_an_abfs_connector_fails_in_one_sentence(
     from manymodels_assets.engine.tables import SparkCannotReachLake, ensure_reachable
     from manymodels_assets.resources.lake import LakeResource
 
+    saved = dict(os.environ)
     spark = SparkSession.builder.remote(servers.connect).create()
     try:
         lake = LakeResource(root="abfss://lake@someaccount.dfs.core.windows.net/mm")
@@ -244,3 +245,7 @@ def test_a_spark_connect_server_without_an_abfs_connector_fails_in_one_sentence(
             ensure_reachable(spark, lake)
     finally:
         spark.stop()
+        # pyspark marks the process as Spark Connect (SPARK_CONNECT_MODE_ENABLED) and stop() leaves it:
+        # every process the later tests start would inherit it and build Connect sessions
+        os.environ.clear()
+        os.environ.update(saved)
