@@ -57,6 +57,21 @@ def ensure_data(folder: str, stores: int, items: int, days: int, log) -> float:
     return took
 
 
+def child_main(argv: list[str], run, name: str | None = None) -> None:
+    """A benchmark subprocess: ``run(spec, result, log)`` on the spec file ``argv[0]``; its figures,
+    or the error that stopped it beside the figures it has, go to ``spec["out"]``."""
+    spec = json.load(open(argv[0]))
+    name = name or spec["name"]
+    result: dict = {"name": name}
+    try:
+        run(spec, result, log=lambda m: print(m, flush=True))
+    except Exception as exc:  # noqa: BLE001 - the parent reports which stage failed and why
+        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
+        print(f"  {name}: FAILED: {result['error']}", flush=True)
+    with open(spec["out"], "w") as f:
+        json.dump(result, f, indent=1, default=str)
+
+
 def child(module: str, spec: dict, logs: str, log, resume: bool = False) -> dict:
     """Run ``python -m benchmarks.<module> spec`` in a process of its own; its result. With
     ``resume``, a result this variant left complete in ``logs`` is read instead of run again."""

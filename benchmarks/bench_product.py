@@ -11,7 +11,6 @@ registries (``sqlite`` files, the default, or an ``mlflow server`` started here)
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -148,15 +147,9 @@ def probes(defs, layout, model_set: str | None, log) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    spec = json.load(open(argv[0]))
-    result: dict = {"name": spec["name"]}
-    try:
-        run_cycle(spec, result, log=lambda m: print(m, flush=True))
-    except Exception as exc:  # noqa: BLE001 - the parent reports which stage failed and why
-        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        print(f"  {spec['name']}: FAILED: {result['error']}", flush=True)
-    with open(spec["out"], "w") as f:
-        json.dump(result, f, indent=1, default=str)
+    from benchmarks.bench import child_main
+
+    child_main(argv, run_cycle)
 
 
 if __name__ == "__main__":

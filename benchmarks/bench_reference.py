@@ -20,7 +20,6 @@ on 127.0.0.1 started here (sqlite backend, local artifact store, one worker).
 """
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import shutil
@@ -205,15 +204,9 @@ def run_reference(spec: dict, result: dict, log=print) -> None:
 
 
 def main(argv: list[str]) -> None:
-    spec = json.load(open(argv[0]))
-    result: dict = {"name": "reference"}
-    try:
-        run_reference(spec, result, log=lambda m: print(m, flush=True))
-    except Exception as exc:  # noqa: BLE001 - the parent reports the error beside the figures it has
-        result["error"] = f"{type(exc).__name__}: {exc}"[:2000]
-        print(f"  reference: FAILED: {result['error']}", flush=True)
-    with open(spec["out"], "w") as f:
-        json.dump(result, f, indent=1, default=str)
+    from benchmarks.bench import child_main
+
+    child_main(argv, run_reference, "reference")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ see README "Configuration". Only :func:`Settings.from_env` reads the environment
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
@@ -23,8 +24,6 @@ them as ``dg.EnvVar`` by name, so their values never show in the UI or a log."""
 def redacted(url: str | None) -> str | None:
     """A URL or connection string fit to show: a password in ``user:password@`` and the values of
     token, key, password, secret and signature parameters are masked."""
-    import re
-
     if not url:
         return url
     url = re.sub(r"(//[^/:@;]+):[^@/;]*@", r"\1:***@", url)

@@ -12,15 +12,18 @@ import numpy as np
 import pandas as pd
 from sktime.forecasting.base import BaseForecaster
 
+_TAGS = {
+    "y_inner_mtype": "pd.Series",
+    "X_inner_mtype": "pd.DataFrame",
+    "capability:exogenous": False,
+    "capability:missing_values": False,
+    "requires-fh-in-fit": False,
+}
+"""sktime tags of these forecasters: plain series in, no missing values, horizon given at predict."""
+
 
 class _NumpyForecaster(BaseForecaster):
-    _tags = {
-        "y_inner_mtype": "pd.Series",
-        "X_inner_mtype": "pd.DataFrame",
-        "capability:exogenous": False,
-        "capability:missing_values": False,
-        "requires-fh-in-fit": False,
-    }
+    _tags = _TAGS
 
     def _profile(self, y: np.ndarray) -> np.ndarray:
         """One value per position of the season, the first being the position after the cutoff."""
@@ -68,13 +71,7 @@ class Combination(BaseForecaster):
     """A weighted mean of member forecasters, each fit on its own window of the history (0: all
     of it) and, when ``uses_calendar`` says so, on the regressors."""
 
-    _tags = {
-        "y_inner_mtype": "pd.Series",
-        "X_inner_mtype": "pd.DataFrame",
-        "capability:exogenous": True,
-        "capability:missing_values": False,
-        "requires-fh-in-fit": False,
-    }
+    _tags = {**_TAGS, "capability:exogenous": True}
 
     def __init__(self, forecasters: list, weights: list[float], uses_calendar: list[bool]):
         self.forecasters = forecasters  # (name, forecaster, window)
@@ -137,13 +134,7 @@ class LogRidge(BaseForecaster):
     regression with AR(1) errors at a fraction of its cost.
     """
 
-    _tags = {
-        "y_inner_mtype": "pd.Series",
-        "X_inner_mtype": "pd.DataFrame",
-        "capability:exogenous": True,
-        "capability:missing_values": False,
-        "requires-fh-in-fit": False,
-    }
+    _tags = {**_TAGS, "capability:exogenous": True}
 
     def __init__(self, alpha: float = 1.0, ar1: bool = False):
         self.alpha = alpha
