@@ -70,8 +70,8 @@ def panel_section(r: dict) -> tuple[str, dict]:
              f"{figures['autoets'][2]:.3f} ({figures['autoets'][4]:+.1f}%)",
              *(f"- costly candidate on its sample, {line}" for line in beaten_on_sample),
              "- chosen per series: " + ", ".join(f"{k} {v}" for k, v in r["chosen"].items()),
-             f"- panel combination learned from the first run's backtests: an error model of "
-             f"{', '.join(r['prior'].meta.get('candidates', []))} at temperature {r['prior'].meta.get('temperature')}; "
+             f"- panel combination learned from the first run's backtests: softmax weights of "
+             f"{', '.join(r['prior'].meta.get('candidates', []))} (penalty {r['prior'].meta.get('penalty')}); "
              f"mean weight per candidate over the series: "
              + ", ".join(f"{k} {v:.2f}" for k, v in r["mean_weights"].items()),
              f"- 95% interval coverage: backtested series {figures['coverage']:.3f}; cold starts (every series cut "

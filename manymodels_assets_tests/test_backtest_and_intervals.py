@@ -26,10 +26,12 @@ def test_backtest_compares_each_fold_with_the_following_actuals():
     np.testing.assert_array_equal(result.errors[:5], np.arange(1, 6))
 
 
-def test_conformal_halfwidth_uses_the_finite_sample_rank():
-    errors = np.arange(1, 20, dtype=float)  # 19 errors: rank ceil(20 * 0.9) = 18
-    assert conformal_halfwidth(errors, 0.9) == 18.0
-    assert conformal_halfwidth([1.0, 2.0], 0.95) == 2.0
+def test_conformal_halfwidth_interpolates_the_finite_sample_rank():
+    errors = np.arange(1, 20, dtype=float)  # 19 errors: rank 20 * 0.9 = 18
+    assert conformal_halfwidth(errors, 0.9) == pytest.approx(18.0)
+    assert conformal_halfwidth(np.arange(1, 37, dtype=float), 0.95) == pytest.approx(35.15)  # rank 37 * 0.95
+    assert conformal_halfwidth([1.0, 2.0], 0.95) == 2.0  # rank past the largest: the largest
+    assert conformal_halfwidth([5.0], 0.5) == 5.0
     assert conformal_halfwidth([], 0.95) == float("inf")
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from manymodels_assets.forecasting.backtest import fold_windows
 from manymodels_assets.forecasting.config import TrainingConfig
-from manymodels_assets.forecasting.panel import FEATURES, TEMPERATURES, combination_weights, learn_prior, sample_keys
+from manymodels_assets.forecasting.panel import FEATURES, PENALTIES, combination_weights, learn_prior, sample_keys
 from manymodels_assets.forecasting.pooled import (GroupSeries, backtest_group, from_payload, group_payloads,
                                                   to_payload)
 from manymodels_assets.forecasting.scoring import forecast_series
@@ -89,7 +89,7 @@ def test_the_error_model_learns_which_candidate_suits_which_series():
     payloads = [payload(i, intermittent=i % 2 == 0) for i in range(60)]
     metrics = [json.dumps({"croston": {"mase": 1.1}, "ets": {"mase": 1.0}})] * 60
     prior = learn_prior(payloads + [None], metrics)
-    assert prior.ranking == ("ets", "croston") and prior.meta["temperature"] in TEMPERATURES
+    assert prior.ranking == ("ets", "croston") and prior.meta["penalty"] in PENALTIES
     intermittent = combination_weights(prior.meta, [2.0, 1.0, 0.8, 0.0, 0.0, 5.0], ["croston", "ets"])
     smooth = combination_weights(prior.meta, [2.0, 1.0, 0.05, 0.0, 0.0, 5.0], ["croston", "ets"])
     assert intermittent.get("croston", 0) > 0.8 and smooth.get("ets", 0) > 0.8
@@ -103,12 +103,12 @@ def test_a_series_uses_the_panel_combination_of_the_candidates_it_could_run():
     rng = np.random.default_rng(1)
     history = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=200),
                             "units": rng.poisson(10 * np.resize(WEEK, 200)).astype(float)})
-    # predicted log errors 0, 0.2 and -1 whatever the features; temperature 0.2
+    # logits 0, -1 and 5 whatever the features
     meta = {"candidates": ["seasonal_naive", "naive", "regression"], "features": list(FEATURES), "mu": [0.0] * 6,
-            "sd": [1.0] * 6, "coef": [[0.0] * 6] * 3, "intercept": [0.0, 0.2, -1.0], "temperature": 0.2}
+            "sd": [1.0] * 6, "weights": [[0.0] * 6] * 3, "bias": [0.0, -1.0, 5.0], "penalty": 1e-3}
     cfg = TrainingConfig(candidates=("seasonal_naive", "naive", "regression"))
     row = train_series("S~I", "S", "I", history, "D", cfg, prior=PanelPrior(("seasonal_naive",), meta))
-    w = np.exp(-np.array([0.0, 0.2]) / 0.2) / np.exp(-np.array([0.0, 0.2]) / 0.2).sum()  # no plan: no regression
+    w = np.exp([0.0, -1.0]) / np.exp([0.0, -1.0]).sum()  # no plan: no regression
     members = json.loads(row["candidate_metrics"])["ensemble"]["members"]
     assert row["forecaster"] == "ensemble" and members == f"seasonal_naive:{w[0]:.2f}+naive:{w[1]:.2f}"
     assert "panel combination" in row["reason"]

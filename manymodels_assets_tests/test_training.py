@@ -135,6 +135,6 @@ def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parame
     params = base.params()
     assert params["candidates"] == "frequency defaults" and params["n_folds"] == 3
     assert TrainingConfig(candidates=("tsb", "naive")).params()["candidates"] == "tsb,naive"
-    assert PanelPrior.params(None) == {"prior": "none", "prior_temperature": "none"}
-    assert PanelPrior.params(PanelPrior(("tsb", "naive"), {"temperature": 0.1})) == {
-        "prior": "tsb,naive", "prior_temperature": "0.1"}
+    assert PanelPrior.params(None) == {"prior": "none", "prior_penalty": "none"}
+    assert PanelPrior.params(PanelPrior(("tsb", "naive"), {"penalty": 0.001})) == {
+        "prior": "tsb,naive", "prior_penalty": "0.001"}

@@ -97,8 +97,8 @@ PRIOR_TAG = "panel_prior"
 
 
 def _previous_prior(registry: ModelRegistryResource) -> PanelPrior | None:
-    """What the newest registered model set learned: its error model and ranking (or, for a set
-    registered before an error model was learned, its ranking alone)."""
+    """What the newest registered model set learned: its combination model and ranking (or, for
+    a set registered before a combination model was learned, its ranking alone)."""
     newest = registry.latest_version()
     if newest is None:
         return None
@@ -108,13 +108,14 @@ def _previous_prior(registry: ModelRegistryResource) -> PanelPrior | None:
 
 
 def _meta_table(prior: PanelPrior | None) -> dg.MetadataValue:
-    """The learned error model: each candidate's baseline log error and how each feature moves it."""
+    """The learned combination model: each candidate's baseline logit and how each
+    (standardised) feature moves it; a series' weights are the softmax of its candidates' logits."""
     if prior is None or not prior.meta:
         return dg.MetadataValue.text("none (first run or switched off)")
     meta = prior.meta
-    frame = pd.DataFrame(meta["coef"], columns=meta["features"], index=meta["candidates"])
-    frame.insert(0, "baseline", meta["intercept"])
-    return report.table(frame.rename_axis(f"candidate (temperature {meta['temperature']})").reset_index())
+    frame = pd.DataFrame(meta["weights"], columns=meta["features"], index=meta["candidates"])
+    frame.insert(0, "baseline", meta["bias"])
+    return report.table(frame.rename_axis(f"candidate (penalty {meta['penalty']})").reset_index())
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[store_item_series],

@@ -27,13 +27,26 @@ def bounds(forecast, halfwidth: float, scale: str) -> tuple[np.ndarray, np.ndarr
 
 
 def conformal_halfwidth(abs_errors, level: float) -> float:
-    """Finite-sample conformal quantile of ``abs_errors`` at ``level`` (inf when too few)."""
+    """The conformal quantile of ``abs_errors`` at ``level``: the error of rank (m + 1) x level
+    among m, interpolated between its two neighbours (the largest error when the rank passes m;
+    inf with none).
+
+    Rounding the rank up instead guarantees at least ``level`` but, with the few dozen backtest
+    errors a series has, over-covers by design (36 errors: the largest, an expected 97.3% for a
+    95% interval); interpolating aims at ``level`` itself. Measured on the shared panels'
+    backtests (leave one fold out): 0.951 instead of 0.957 (orange juice) and 0.951 instead of
+    0.966 (generated daily)."""
     e = np.sort(np.asarray(abs_errors, dtype=float)[~np.isnan(abs_errors)])
     m = e.size
     if m == 0:
         return float("inf")
-    rank = int(np.ceil((m + 1) * level))
-    return float(e[min(rank, m) - 1])
+    position = (m + 1) * level
+    if position >= m:
+        return float(e[-1])
+    if position <= 1:
+        return float(e[0])
+    below = int(np.floor(position))
+    return float(e[below - 1] + (position - below) * (e[below] - e[below - 1]))
 
 
 def leave_fold_out_coverage(fold_errors: list[np.ndarray], level: float) -> float:

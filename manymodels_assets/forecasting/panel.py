@@ -4,11 +4,12 @@ Per series, three folds of backtest are weak evidence for choosing among candida
 thousands of series they are strong evidence for *which candidate does well on which kind of
 series*. A run keeps, for a sample of its series, every candidate's backtest forecasts and a few
 features of the history at each fold's origin (:func:`backtest_payload`). At its end
-:func:`learn_prior` fits, per candidate, a ridge regression of its log fold MASE on those
-features (FFORMA-like, with a linear learner), and chooses on the backtests a temperature for
-turning predicted errors into combination weights. The next run weighs each series'
-candidates by what its own features predict (:func:`combination_weights`). Only backtests
-enter: no held-out data, no future.
+:func:`learn_prior` fits combination weights as a softmax of a linear function of those
+features, chosen to minimise the backtest MASE of the weighted forecast itself (FFORMA's
+objective, with a linear learner in place of its boosted trees), with a ridge penalty chosen
+by fitting on half of the series and scoring on the other half. The next run weighs each
+series' candidates by its own features (:func:`combination_weights`). Only backtests enter:
+no held-out data, no future.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from manymodels_assets.forecasting.backtest import BacktestResult
 from manymodels_assets.forecasting.candidates import ENSEMBLE
 from manymodels_assets.forecasting.selection import PanelPrior, panel_ranking
 
-TEMPERATURES = (0.05, 0.1, 0.2, 0.5, 1.0)
-"""Candidate temperatures: low picks the predicted best, high averages evenly."""
+PENALTIES = (1e-4, 1e-3, 1e-2)
+"""Candidate ridge penalties of the combination model: high stays near one weight set for the
+whole panel, low lets the features move the weights more."""
 MIN_WEIGHT = 0.03
 """Smaller weights are dropped (and the rest renormalised): each member costs a refit."""
 FEATURES = ("log_level", "variation", "zero_share", "trend", "growth", "log_length")
@@ -57,48 +59,74 @@ def backtest_payload(results: dict[str, BacktestResult]) -> str:
 
 
 def _fold_rows(payloads: list[dict], names: list[str]):
-    """Per (series, fold) with a scale: features, each candidate's log MASE (NaN if absent),
-    forecasts and actuals, and whether it is the series' last fold."""
+    """Per (series, fold) with a scale: its features, the forecasts of those of ``names`` it
+    has, its actuals and its MASE scale."""
     rows = []
     for p in payloads:
-        folds = len(p["actual"])
         for i, (actual, scale) in enumerate(zip(p["actual"], p["scale"])):
-            if not scale or not actual:
-                continue
-            a = np.asarray(actual, dtype=float)
-            forecasts = {n: np.asarray(p["forecast"][n][i], dtype=float) for n in names if n in p["forecast"]}
-            errors = [np.log(np.mean(np.abs(a - forecasts[n])) / scale + 1e-3) if n in forecasts else np.nan
-                      for n in names]
-            rows.append((p["features"][i], errors, forecasts, a, scale, i == folds - 1))
+            if scale and actual:
+                forecasts = {n: np.asarray(p["forecast"][n][i], dtype=float) for n in names if n in p["forecast"]}
+                rows.append((p["features"][i], forecasts, np.asarray(actual, dtype=float), scale))
     return rows
 
 
-def _fit(rows, names: list[str], mu, sd, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Ridge of each candidate's log MASE on the standardised features: (coef K x F, intercept K)."""
-    X = (np.array([r[0] for r in rows]) - mu) / sd
-    Y = np.array([r[1] for r in rows])
-    coef, intercept = np.zeros((len(names), X.shape[1])), np.zeros(len(names))
-    for k in range(len(names)):
-        ok = np.isfinite(Y[:, k])
-        if ok.sum() < 2:
-            intercept[k] = np.inf  # never seen: never weighted
-            continue
-        x, y = X[ok], Y[ok, k]
-        x_mean, y_mean = x.mean(axis=0), y.mean()  # the intercept is not penalised
-        xc = x - x_mean
-        coef[k] = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - y_mean))
-        intercept[k] = y_mean - x_mean @ coef[k]
-    return coef, intercept
+def _tensors(rows, names: list[str], mu, sd):
+    """The fold rows as arrays: standardised features (N x F), which candidates each row has
+    (N x K), their forecasts (N x K x H, zero-padded), actuals (N x H) and per-point weights that
+    turn absolute errors into the fold's MASE (N x H: 1 / (horizon x scale), 0 on padding)."""
+    X = (np.array([r[0] for r in rows], dtype=float) - mu) / sd
+    H, K = max(len(r[2]) for r in rows), len(names)
+    has = np.array([[n in r[1] for n in names] for r in rows])
+    forecasts, actual, point = np.zeros((len(rows), K, H)), np.zeros((len(rows), H)), np.zeros((len(rows), H))
+    for i, (_, fc, a, scale) in enumerate(rows):
+        actual[i, :a.size], point[i, :a.size] = a, 1.0 / (a.size * scale)
+        for k, n in enumerate(names):
+            if n in fc:
+                forecasts[i, k, :a.size] = fc[n]
+    return X, has, forecasts, actual, point
 
 
-def weights_from(predicted: dict[str, float], temperature: float) -> dict[str, float]:
-    """Softmax of minus the predicted log errors; tiny weights dropped, the rest renormalised."""
-    names = [n for n, v in predicted.items() if np.isfinite(v)]
+def _softmax(logits: np.ndarray, has: np.ndarray) -> np.ndarray:
+    z = np.where(has, logits, -np.inf)
+    w = np.exp(z - z.max(axis=-1, keepdims=True))
+    return w / w.sum(axis=-1, keepdims=True)
+
+
+def _fit(rows, names: list[str], mu, sd, penalty: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``softmax(W x + b)`` over each row's candidates that minimise the mean fold MASE
+    of the weighted forecast, plus ``penalty * |W|^2`` (the biases, the panel-wide preference,
+    are not penalised). Starts from equal weights. Returns (W: K x F, b: K)."""
+    from scipy.optimize import minimize
+
+    X, has, forecasts, actual, point = _tensors(rows, names, mu, sd)
+    n, (K, F) = len(rows), (len(names), X.shape[1])
+
+    def loss_and_gradient(theta):
+        W, b = theta[:K * F].reshape(K, F), theta[K * F:]
+        w = _softmax(X @ W.T + b, has)
+        residual = actual - np.einsum("nk,nkh->nh", w, forecasts)
+        loss = np.sum(np.abs(residual) * point) / n + penalty * np.sum(W ** 2)
+        d_w = np.einsum("nh,nkh->nk", -np.sign(residual) * point / n, forecasts)
+        d_logit = w * (d_w - np.sum(d_w * w, axis=1, keepdims=True))
+        return loss, np.concatenate([(d_logit.T @ X + 2 * penalty * W).ravel(), d_logit.sum(axis=0)])
+
+    theta = minimize(loss_and_gradient, np.zeros(K * F + K), jac=True, method="L-BFGS-B",
+                     options={"maxiter": 300}).x
+    W, b = theta[:K * F].reshape(K, F), theta[K * F:]
+    b[has.sum(axis=0) < 2] = -NEVER  # a candidate seen on fewer than two folds is never weighted
+    return W, b
+
+
+NEVER = 1e9
+"""Minus the logit of a candidate the panel never saw."""
+
+
+def weights_from(logits: dict[str, float]) -> dict[str, float]:
+    """Softmax of the candidates' logits; tiny weights dropped, the rest renormalised."""
+    names = [n for n, v in logits.items() if np.isfinite(v) and v > -NEVER / 2]
     if not names:
         return {}
-    p = np.array([predicted[n] for n in names])
-    w = np.exp(-(p - p.min()) / temperature)
-    w /= w.sum()
+    w = _softmax(np.array([logits[n] for n in names]), np.ones(len(names), dtype=bool))
     kept = {n: float(v) for n, v in zip(names, w) if v >= MIN_WEIGHT}
     total = sum(kept.values())
     return {n: v / total for n, v in kept.items()}
@@ -107,15 +135,14 @@ def weights_from(predicted: dict[str, float], temperature: float) -> dict[str, f
 def combination_weights(meta: dict, features: list[float], available: list[str]) -> dict[str, float]:
     """The weights of a series' ``available`` candidates under a learned meta-model."""
     x = (np.asarray(features, dtype=float) - np.asarray(meta["mu"])) / np.asarray(meta["sd"])
-    predicted = {n: float(np.asarray(meta["coef"][k]) @ x + meta["intercept"][k])
-                 for k, n in enumerate(meta["candidates"]) if n in available}
-    return weights_from(predicted, meta["temperature"])
+    return weights_from({n: float(np.asarray(meta["weights"][k]) @ x + meta["bias"][k])
+                         for k, n in enumerate(meta["candidates"]) if n in available})
 
 
-def _combination_error(rows, names, coef, intercept, mu, sd, temperature) -> float:
-    meta = {"candidates": names, "mu": mu, "sd": sd, "coef": coef, "intercept": intercept, "temperature": temperature}
+def _combination_error(rows, names, W, b, mu, sd) -> float:
+    meta = {"candidates": names, "mu": mu, "sd": sd, "weights": W, "bias": b}
     errors = []
-    for features, _, forecasts, actual, scale, _ in rows:
+    for features, forecasts, actual, scale in rows:
         w = combination_weights(meta, features, list(forecasts))
         if w:
             errors.append(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
@@ -124,9 +151,9 @@ def _combination_error(rows, names, coef, intercept, mu, sd, temperature) -> flo
 
 def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric: str = "mase") -> PanelPrior:
     """The prior for the next run: the candidates' ranking over every series and, from the
-    sampled series' backtests, the meta-model of each candidate's error. The temperature is the
-    one whose combination forecasts the series' last folds best when the meta-model is fit on
-    their earlier folds; the meta-model kept is then fit on every fold."""
+    sampled series' backtests, the combination model. Its penalty is the one whose model, fit
+    on half of the series, forecasts the other half's folds best (both ways round); the model
+    kept is then fit on every series."""
     ranking = tuple(panel_ranking(candidate_metrics, metric))
     parsed = [json.loads(p) for p in payloads if p]
     names = sorted({n for p in parsed for n in p["forecast"]})
@@ -136,16 +163,15 @@ def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric
     features = np.array([r[0] for r in rows])
     mu, sd = features.mean(axis=0), features.std(axis=0)
     sd = np.where(sd > 1e-6, sd, 1.0)  # a feature that does not vary says nothing (and must not divide by 0)
-    earlier, last = [r for r in rows if not r[5]], [r for r in rows if r[5]]
-    temperature = 0.2
-    if len(earlier) >= 20 and last:
-        coef, intercept = _fit(earlier, names, mu, sd)
-        temperature = min(TEMPERATURES, key=lambda t: _combination_error(last, names, coef, intercept, mu, sd, t))
-    coef, intercept = _fit(rows, names, mu, sd)
+    halves = [_fold_rows(parsed[i::2], names) for i in (0, 1)]
+    penalty = PENALTIES[1]
+    if min(len(h) for h in halves) >= 20:
+        penalty = min(PENALTIES, key=lambda lam: sum(
+            _combination_error(halves[1 - i], names, *_fit(halves[i], names, mu, sd, lam), mu, sd) for i in (0, 1)))
+    W, b = _fit(rows, names, mu, sd, penalty)
     meta = {"candidates": names, "features": list(FEATURES), "mu": np.round(mu, 6).tolist(),
-            "sd": np.round(sd, 6).tolist(), "coef": np.round(coef, 6).tolist(),
-            "intercept": [round(float(v), 6) if np.isfinite(v) else 1e9 for v in intercept],
-            "temperature": temperature}
+            "sd": np.round(sd, 6).tolist(), "weights": np.round(W, 6).tolist(), "bias": np.round(b, 6).tolist(),
+            "penalty": penalty}
     return PanelPrior(ranking, meta)
 
 

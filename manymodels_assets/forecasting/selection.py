@@ -21,7 +21,7 @@ from manymodels_assets.forecasting.candidates import ENSEMBLE
 class PanelPrior:
     """What the previous training run learned across its series."""
     ranking: tuple[str, ...] = ()  # candidates by mean backtest metric, best first
-    meta: dict = field(default_factory=dict)  # each candidate's error model (forecasting.panel.learn_prior)
+    meta: dict = field(default_factory=dict)  # the combination model (forecasting.panel.learn_prior)
 
     def to_json(self) -> str:
         return json.dumps({"ranking": list(self.ranking), "meta": self.meta}, separators=(",", ":"))
@@ -30,14 +30,17 @@ class PanelPrior:
     def params(prior: "PanelPrior | None") -> dict[str, str]:
         """Tracking parameters of the prior a run used (``none`` without one)."""
         return {"prior": ",".join(prior.ranking) if prior else "none",
-                "prior_temperature": str(prior.meta.get("temperature", "none")) if prior else "none"}
+                "prior_penalty": str(prior.meta.get("penalty", "none")) if prior else "none"}
 
     @classmethod
     def from_json(cls, text: str | None) -> "PanelPrior | None":
         if not text:
             return None
         d = json.loads(text)
-        return cls(tuple(d.get("ranking", ())), d.get("meta") or {})
+        meta = d.get("meta") or {}
+        # a model set registered by an older release carries an error model of another form:
+        # its ranking still holds, its model is relearned by this run
+        return cls(tuple(d.get("ranking", ())), meta if "weights" in meta else {})
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def selection_order(summaries: dict[str, dict], metric: str, prior: tuple[str, .
 def combination_for(summaries: dict[str, dict], config, prior: PanelPrior | None, values: np.ndarray,
                     season_length: int) -> Choice | None:
     """The combination a series backtests beside its single candidates: with a learned prior,
-    its candidates weighted by the errors the panel's error model predicts from the series'
+    its candidates weighted by the panel's combination model given the series'
     features; without, the mean of its best ``combine_top`` candidates. A panel combination
     left with one candidate is that candidate (no members)."""
     meta = prior.meta if prior is not None and config.use_panel_prior else {}
