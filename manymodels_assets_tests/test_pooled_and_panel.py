@@ -97,6 +97,21 @@ def test_the_error_model_learns_which_candidate_suits_which_series():
     again = PanelPrior.from_json(prior.to_json())
     assert again.ranking == prior.ranking and again.meta["candidates"] == ["croston", "ets"]
     assert learn_prior([], metrics).meta == {}  # nothing sampled: a ranking alone
+    # an error model of the older form keeps its ranking and is relearned, not misread
+    older = PanelPrior.from_json(json.dumps({"ranking": ["ets"], "meta": {"coef": [[0.0]], "temperature": 0.1}}))
+    assert older.ranking == ("ets",) and older.meta == {}
+
+
+def test_the_ui_shows_the_learned_combination_per_candidate_and_feature():
+    from manymodels_assets.assets.models import _meta_table
+
+    payloads = [payload(i, intermittent=i % 2 == 0) for i in range(60)]
+    prior = learn_prior(payloads, [json.dumps({"croston": {"mase": 1.1}, "ets": {"mase": 1.0}})] * 60)
+    text = _meta_table(prior).value
+    header = text.splitlines()[0]
+    assert f"candidate (penalty {prior.meta['penalty']})" in header and "baseline" in header
+    assert all(f in header for f in FEATURES) and "| croston" in text and "| ets" in text
+    assert "none" in _meta_table(None).value
 
 
 def test_a_series_uses_the_panel_combination_of_the_candidates_it_could_run():
