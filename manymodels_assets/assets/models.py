@@ -49,9 +49,9 @@ class TrainingSettings(dg.Config):
     """Conformal intervals on log1p errors ("log": width follows the level) or plain errors ("additive")."""
     use_panel_prior: bool = _D.use_panel_prior
     """Use what the previous training run learned across its series: each series gets a
-    combination of its candidates, weighted by the errors a model fit to the previous run's
-    backtests predicts from the series' features (level, variation, intermittency, trend,
-    growth, length). Without that model it keeps the candidate that ranked best across the panel
+    combination of its candidates, with weights that depend on the series' features (level,
+    variation, intermittency, trend, growth, length), fit so that the combination forecasts the
+    previous run's backtests best. Without that model it keeps the candidate that ranked best across the panel
     unless its own backtest beats it by `prior_margin`. Off: each series chooses from its own
     backtest alone."""
     prior_margin: float = _D.prior_margin
