@@ -97,6 +97,9 @@ def test_the_error_model_learns_which_candidate_suits_which_series():
     again = PanelPrior.from_json(prior.to_json())
     assert again.ranking == prior.ranking and again.meta["candidates"] == ["croston", "ets"]
     assert learn_prior([], metrics).meta == {}  # nothing sampled: a ranking alone
+    # the order the engine returns the series in does not change what is learned
+    shuffled = [payloads[i] for i in np.random.default_rng(3).permutation(len(payloads))]
+    assert learn_prior(shuffled + [None], metrics).meta == prior.meta
     # an error model of the older form keeps its ranking and is relearned, not misread
     older = PanelPrior.from_json(json.dumps({"ranking": ["ets"], "meta": {"coef": [[0.0]], "temperature": 0.1}}))
     assert older.ranking == ("ets",) and older.meta == {}

@@ -13,6 +13,7 @@ no held-out data, no future.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -149,13 +150,19 @@ def _combination_error(rows, names, W, b, mu, sd) -> float:
     return float(np.mean(errors)) if errors else np.inf
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric: str = "mase") -> PanelPrior:
     """The prior for the next run: the candidates' ranking over every series and, from the
     sampled series' backtests, the combination model. Its penalty is the one whose model, fit
     on half of the series, forecasts the other half's folds best (both ways round); the model
     kept is then fit on every series."""
     ranking = tuple(panel_ranking(candidate_metrics, metric))
-    parsed = [json.loads(p) for p in payloads if p]
+    # a canonical order (by content), so the halves and the fit do not depend on the order the
+    # engine happened to return the series in: the same backtests give the same prior
+    parsed = [json.loads(p) for p in sorted((p for p in payloads if p), key=_digest)]
     names = sorted({n for p in parsed for n in p["forecast"]})
     rows = _fold_rows(parsed, names)
     if len(names) < 2 or len(rows) < 20:
@@ -182,6 +189,4 @@ candidate, and the model set stays small at 100,000 series."""
 
 def sample_keys(keys: list[str], n: int = BACKTEST_SAMPLE) -> list[str]:
     """Up to ``n`` of ``keys``, chosen by a hash of the key, so a series is in or out run after run."""
-    import hashlib
-
     return sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())[:n]
