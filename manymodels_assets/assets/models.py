@@ -51,8 +51,8 @@ class TrainingSettings(dg.Config):
     """Use what the previous training run learned across its series: each series gets a
     combination of its candidates, with weights that depend on the series' features (level,
     variation, intermittency, trend, growth, length), fit so that the combination forecasts the
-    previous run's backtests best. Without that model it keeps the candidate that ranked best across the panel
-    unless its own backtest beats it by `prior_margin`. Off: each series chooses from its own
+    previous run's backtests best. Without that model it keeps the candidate that ranked best
+    across the panel unless its own backtest beats it by `prior_margin`. Off: each series chooses from its own
     backtest alone."""
     prior_margin: float = _D.prior_margin
     """How much better (relative) a series' own best candidate must be to leave the panel's choice."""

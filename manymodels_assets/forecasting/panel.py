@@ -59,6 +59,10 @@ def backtest_payload(results: dict[str, BacktestResult]) -> str:
     }, separators=(",", ":"))
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def _fold_rows(payloads: list[dict], names: list[str]):
     """Per (series, fold) with a scale: its features, the forecasts of those of ``names`` it
     has, its actuals and its MASE scale."""
@@ -85,6 +89,10 @@ def _tensors(rows, names: list[str], mu, sd):
             if n in fc:
                 forecasts[i, k, :a.size] = fc[n]
     return X, has, forecasts, actual, point
+
+
+NEVER = 1e9
+"""Minus the logit of a candidate the panel never saw."""
 
 
 def _softmax(logits: np.ndarray, has: np.ndarray) -> np.ndarray:
@@ -118,10 +126,6 @@ def _fit(rows, names: list[str], mu, sd, penalty: float) -> tuple[np.ndarray, np
     return W, b
 
 
-NEVER = 1e9
-"""Minus the logit of a candidate the panel never saw."""
-
-
 def weights_from(logits: dict[str, float]) -> dict[str, float]:
     """Softmax of the candidates' logits; tiny weights dropped, the rest renormalised."""
     names = [n for n, v in logits.items() if np.isfinite(v) and v > -NEVER / 2]
@@ -148,10 +152,6 @@ def _combination_error(rows, names, W, b, mu, sd) -> float:
         if w:
             errors.append(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
     return float(np.mean(errors)) if errors else np.inf
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric: str = "mase") -> PanelPrior:
@@ -189,4 +189,4 @@ candidate, and the model set stays small at 100,000 series."""
 
 def sample_keys(keys: list[str], n: int = BACKTEST_SAMPLE) -> list[str]:
     """Up to ``n`` of ``keys``, chosen by a hash of the key, so a series is in or out run after run."""
-    return sorted(keys, key=lambda k: hashlib.sha1(k.encode()).hexdigest())[:n]
+    return sorted(keys, key=_digest)[:n]
