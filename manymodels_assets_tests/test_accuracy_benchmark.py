@@ -5,7 +5,7 @@ import pandas as pd
 
 from benchmarks.accuracy import TABLE_CANDIDATES, run_panel
 from benchmarks.panels import Panel
-from benchmarks.report import render
+from benchmarks.report import paired_spread, render
 
 
 def weekly_panel(stores=4, weeks=110, seed=0) -> Panel:
@@ -38,8 +38,26 @@ def test_report_has_every_method_the_cold_starts_and_the_targets():
     text = render([result], workers=1)
     for needle in ("| selection ", "| seasonal_naive", "selection vs seasonal naive",
                    "selection vs best single candidate", "statsforecast AutoETS run directly",
-                   "95% coverage, cold starts", "default training cost per series"):
+                   "95% coverage, cold starts", "default training cost per series", "paired bootstrap",
+                   "the first run's backtests rank best", "best single candidate by backtest"):
         assert needle in text
+    ranking = result["backtest_ranking"]  # the first run's defaults, best first
+    assert set(ranking) == set(result["defaults"]) and list(ranking.values()) == sorted(ranking.values())
     # price and promotion drive these series: the regression beats seasonal naive
     mase = rows.groupby("method")["mase"].mean()
     assert mase["regression"] < mase["seasonal_naive"]
+
+
+def test_the_gain_over_a_candidate_comes_with_its_wins_losses_and_spread():
+    rng = np.random.default_rng(1)
+    other = rng.uniform(0.5, 1.5, 200)
+
+    def rows(selection):
+        return pd.DataFrame({"key": np.tile(np.arange(200), 2), "method": ["selection"] * 200 + ["other"] * 200,
+                             "mase": np.concatenate([selection, other])})
+
+    sure = paired_spread(rows(other * 0.9), "selection", "other")
+    assert (sure["wins"], sure["losses"]) == (200, 0)
+    assert 9.9 < sure["low"] <= sure["high"] < 10.1  # 10% better on every series: no doubt
+    noisy = paired_spread(rows(other * rng.uniform(0.7, 1.3, 200)), "selection", "other")
+    assert 60 < noisy["wins"] < 140 and noisy["low"] < 0 < noisy["high"]  # a coin toss: the interval says so
