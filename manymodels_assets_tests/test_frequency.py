@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.frequency import (default_horizon, default_season_length, infer_freq,
-                                                     normalize_freq)
+                                                     infer_panel_freq, normalize_freq, period_index)
 from manymodels_assets.forecasting.series import regularize
 
 
@@ -52,6 +53,8 @@ def test_each_frequency_is_inferred_from_dates_with_gaps_and_regularized(case):
     ("Q", "Q-DEC", 4), ("QE", "Q-DEC", 4), ("QS", "Q-DEC", 4), ("Q-DEC", "Q-DEC", 4), ("QE-DEC", "Q-DEC", 4),
     ("QS-JAN", "Q-DEC", 4), ("Q-MAR", "Q-DEC", 4), ("QS-FEB", "Q-OCT", 4), ("QE-NOV", "Q-NOV", 4),
     ("Y", "Y-DEC", 1), ("YS", "Y-DEC", 1), ("A", "Y-DEC", 1), ("H", "h", 24), ("h", "h", 24), ("6h", "6h", 4),
+    # a multiple of a larger unit is that unit: a week of days has the weeks' season, not none
+    ("7D", "7D", 52), ("14D", "14D", 26), ("24h", "24h", 7), ("168h", "168h", 52), ("2Y", "2Y-DEC", 1), ("24M", "24M", 1),
 ])
 def test_every_pandas_spelling_gets_its_period_and_season(spelling, normalised, season):
     assert normalize_freq(spelling) == normalised
@@ -84,6 +87,83 @@ def test_a_multiple_buckets_the_same_dates_together_whatever_the_first_date():
     assert list(out_b["date"]) == list(out_a["date"])  # same calendar quarters
 
 
+def test_a_multiple_of_a_larger_unit_gets_that_units_defaults():
+    assert (default_horizon("7D"), default_horizon("24h")) == (default_horizon("W"), default_horizon("D"))
+    config = TrainingConfig()
+    assert config.candidates_for("7D") == config.candidates_for("W-SUN")
+    assert config.inactive_periods("7D") == config.inactive_periods("W-SUN") == 52
+
+
+@pytest.mark.parametrize("one, other, freq", [
+    (("MS", "2020-01-01"), ("ME", "2020-01-31"), "M"),  # month starts in one store, month ends in another
+    (("QS", "2020-01-01"), ("QE", "2020-03-31"), "Q-DEC"),
+    (("W-SUN", "2020-01-05"), ("W-MON", "2020-01-06"), "W-SAT"),  # Sundays in one store, Mondays in another
+])
+def test_stores_that_date_the_same_period_differently_get_that_period(one, other, freq):
+    a = pd.date_range(one[1], periods=36, freq=one[0])
+    b = pd.date_range(other[1], periods=36, freq=other[0])
+    try:
+        alone = infer_freq(a.append(b))
+    except ValueError:
+        alone = None
+    assert alone != freq  # the union alone is fooled: a day apart looks daily (or irregular)
+    assert infer_panel_freq(a.append(b), [a, b, a]) == freq
+    out = regularize(pd.DataFrame({"date": b, "units": 1.0}), freq, b[-1])
+    assert len(out) == 36 and (out["units"] == 1.0).all()  # one row per period, nothing padded
+
+
+def test_a_daily_panel_of_intermittent_series_stays_daily():
+    days = pd.date_range("2024-01-01", periods=90, freq="D")
+    assert infer_panel_freq(days, [days[::3], days[::2], days[1::5], days]) == "D"
+
+
+def test_series_that_agree_on_nothing_leave_the_unions_error_with_what_they_said():
+    odd = pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21", "2024-01-31"])
+    with pytest.raises(ValueError, match="most common gap between dates is 10 days.*each alone: none inferable"):
+        infer_panel_freq(odd, [odd[:2]])
+
+
+@pytest.mark.parametrize("weeks, freq", [(2, "2W-SAT"), (4, "4W-SAT")])
+def test_fortnightly_and_four_weekly_dates_are_not_padded_with_zero_weeks(weeks, freq):
+    dates = with_gaps(pd.date_range("2020-01-05", periods=40, freq=f"{weeks}W-SUN"))
+    assert infer_freq(dates) == freq and default_season_length(freq) == 52 // weeks
+    out = regularize(pd.DataFrame({"date": dates, "units": 1.0}), freq, dates[-1])
+    assert len(out) == 40 and (out["units"] == 0).sum() == 40 - len(dates)
+
+
+def test_dates_five_weeks_apart_are_not_monthly():
+    with pytest.raises(ValueError, match="most common gap between dates is 35 days"):
+        infer_freq(pd.date_range("2020-01-05", periods=26, freq="5W-SUN"))
+
+
+def test_too_few_dates_and_other_units_of_time():
+    for few in ([], ["2020-01-31"], ["2021-02-01", "2021-03-01"]):  # 28 days: four weeks or a February?
+        with pytest.raises(ValueError, match="cannot infer a frequency from"):
+            infer_freq(few)
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    assert infer_freq(days.as_unit("us")) == infer_freq(days.as_unit("s")) == "D"
+    with pytest.raises(ValueError, match="30 minutes"):
+        infer_freq(pd.date_range("2020-01-01", periods=60, freq="30min"))
+
+
+def test_hours_across_a_daylight_saving_change_are_counted_in_utc():
+    hours = pd.date_range("2020-03-28", periods=72, freq="h", tz="Europe/Berlin")  # 02:00 on the 29th is skipped
+    out = regularize(pd.DataFrame({"date": hours, "units": 1.0}), "h", hours[-1])
+    assert len(out) == 72 and (out["units"] == 1.0).all()
+    local_days = pd.date_range("2020-03-27", periods=5, freq="D", tz="Europe/Berlin")
+    assert list(period_index(local_days, "D").day) == [27, 28, 29, 30, 31]  # dates keep their local day
+
+
 def test_irregular_dates_are_refused_with_a_hint():
     with pytest.raises(ValueError, match="set the series frequency"):
         infer_freq(pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21", "2024-01-31"]))
+
+
+def test_the_engine_infers_a_panel_whose_stores_date_months_differently():
+    from manymodels_assets.engine.series import infer_frequency
+    from manymodels_assets_tests.servers import spark_session
+
+    starts, ends = pd.date_range("2020-01-01", periods=24, freq="MS"), pd.date_range("2020-01-31", periods=24, freq="ME")
+    raw = pd.concat([pd.DataFrame({"store_id": f"S{s}", "item_id": f"I{i}", "date": (starts if s % 2 else ends).date,
+                                   "units": 1.0}) for s in range(6) for i in range(5)], ignore_index=True)
+    assert infer_frequency(spark_session().createDataFrame(raw)) == "M"

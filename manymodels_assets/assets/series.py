@@ -7,6 +7,7 @@ from manymodels_assets.assets.common import key_pairs, partition_range, selected
 from manymodels_assets.assets.raw_sales import raw_sales
 from manymodels_assets.assets.report import table
 from manymodels_assets.engine.series import update_series
+from manymodels_assets.forecasting.frequency import AUTO
 from manymodels_assets.forecasting.series import FILLS
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
@@ -14,9 +15,10 @@ from manymodels_assets.resources.spark import SparkResource
 
 
 class SeriesConfig(dg.Config):
-    freq: str = "auto"
-    """Series frequency: "auto" infers daily, weekly (any weekday), monthly (dates on month starts, ends or
-    any one day), quarterly or yearly data from the dates. Or any pandas spelling of these: "D",
+    freq: str = AUTO
+    """Series frequency: "auto" infers daily, weekly (any weekday; fortnightly), monthly (dates on month
+    starts, ends or any one day), quarterly or yearly data from the dates, also when stores date the
+    same period differently (month starts in one, month ends in another). Or any pandas spelling of these: "D",
     "W-SUN" (W-MON ... W-SAT), "M"/"MS"/"ME", "Q"/"QS"/"QE"/"Q-DEC"/"QS-FEB", "Y"/"YS", and
     multiples such as "3M" or "2W-SUN". A month is one period whatever its length. Business days,
     semi-months and minutes are refused. (The core also handles hourly data, "h"; the lake's sales

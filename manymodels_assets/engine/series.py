@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import infer_freq, normalize_freq
+from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, normalize_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
@@ -53,12 +53,21 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
     end = raw.agg(F.max("date")).first()[0]
     # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
-    freq = infer_freq(raw.select("date").distinct().toPandas()["date"]) if freq == "auto" else normalize_freq(freq)
+    freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"))
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
     return SeriesUpdate(version, freq, end, stats)
+
+
+def infer_frequency(raw: DataFrame, sample: int = 50) -> str:
+    """The panel's frequency from its dates and from a sample of its series, spread over stores and
+    items by a hash (see infer_panel_freq: stores may date the same period differently)."""
+    pairs = raw.select("store_id", "item_id").distinct().orderBy(F.xxhash64("store_id", "item_id")).limit(sample)
+    rows = raw.join(F.broadcast(pairs), ["store_id", "item_id"]).select("store_id", "item_id", "date").toPandas()
+    return infer_panel_freq(raw.select("date").distinct().toPandas()["date"],
+                            [group["date"] for _, group in rows.groupby(["store_id", "item_id"])])
 
 
 def series_stats(series: DataFrame, keys: DataFrame) -> pd.DataFrame:

@@ -25,6 +25,8 @@ _DEFAULTS = {"h": (24, 48), "D": (7, 28), "W": (52, 12), "M": (12, 12), "Q": (4,
 ACCEPTED = ("D", "h (or H)", "W, W-SUN ... W-SAT", "M, ME, MS", "Q, QE, QS, Q-DEC, QS-JAN, QE-NOV ...",
             "Y, YE, YS, A, Y-DEC ...", "and multiples of these such as 3M, 2W-SUN or 6h")
 """What :func:`normalize_freq` accepts, for error messages and configuration docs."""
+AUTO = "auto"
+"""The configured frequency that means: infer it from the data (any case)."""
 
 
 def normalize_freq(spelling: str) -> str:
@@ -77,22 +79,38 @@ def split_freq(freq: str) -> tuple[int, str]:
     return n, freq[digits:].split("-")[0]
 
 
+def calendar_unit(freq: str) -> tuple[int, str]:
+    """(multiple, base) of ``freq`` in the largest calendar unit it is a whole multiple of, which is
+    what its defaults follow: ``7D`` is a week (1, ``W``), ``14D`` two, ``24h`` a day, ``24M``
+    two years."""
+    n, base = split_freq(normalize_freq(freq))
+    if base == "h" and n % 24 == 0:
+        n, base = n // 24, "D"
+    if base == "D" and n % 7 == 0:
+        n, base = n // 7, "W"
+    if base == "M" and n % 12 == 0:
+        n, base = n // 12, "Y"
+    return n, base
+
+
 def default_season_length(freq: str) -> int:
     """Periods per season: 7 days, 52 weeks, 12 months, 4 quarters, 24 hours, 1 year; a multiple
-    divides it (``3M``: 4). Raises when a multiple does not divide the season (``5M``, ``2D``):
-    set the season length in the training configuration then."""
-    n, base = split_freq(normalize_freq(freq))
+    divides it (``3M``: 4; ``7D`` is a week: 52). Raises when a multiple does not divide the season
+    (``5M``, ``2D``): set the season length in the training configuration then."""
+    n, base = calendar_unit(freq)
     season = _DEFAULTS[base][0]
+    if season == 1:  # yearly data has no season, whatever its multiple
+        return 1
     if season % n:
         raise ValueError(f"frequency {freq!r} has no whole-number season ({season} {base} periods / {n}); "
                          "set season_length in the training configuration")
-    return max(1, season // n)
+    return season // n
 
 
 def default_horizon(freq: str) -> int:
     """Forecast horizon: 28 days, 12 weeks, 12 months, 8 quarters, 4 years, 48 hours (fewer
     periods for a multiple: ``3M`` -> 4)."""
-    n, base = split_freq(normalize_freq(freq))
+    n, base = calendar_unit(freq)
     return max(1, math.ceil(_DEFAULTS[base][1] / n))
 
 
@@ -101,7 +119,7 @@ def default_inactive_seasons(freq: str) -> int:
     for daily data (13 weeks), two weeks of hours, and a year for weekly, monthly, quarterly
     data (one season), two for yearly data. Long enough that intermittent items (a sale every
     few weeks) are not mistaken for stopped ones."""
-    n, base = split_freq(normalize_freq(freq))
+    _, base = calendar_unit(freq)
     return {"D": 13, "h": 14, "Y": 2}.get(base, 1)
 
 
@@ -109,7 +127,7 @@ def default_max_history(freq: str) -> int:
     """Periods a series trains on at most (its latest), 0 for all: three years of daily data
     (older days inform a 28-day forecast little and would triple the cost of a long history),
     every period of the coarser frequencies, whose series are short."""
-    n, base = split_freq(normalize_freq(freq))
+    n, base = calendar_unit(freq)
     return math.ceil(1096 / n) if base == "D" else 0
 
 
@@ -118,7 +136,12 @@ def period_index(dates, freq: str) -> pd.PeriodIndex:
     series bucket the same dates into the same periods whatever their first date."""
     n, _ = split_freq(freq)
     base = freq[len(str(n)):] if n > 1 else freq
-    periods = pd.PeriodIndex(pd.to_datetime(dates), freq=base)
+    stamps = pd.DatetimeIndex(pd.to_datetime(dates))
+    if stamps.tz is not None:
+        # hours are counted in UTC (a local clock skips or repeats one at a daylight-saving change);
+        # dates keep their local calendar day
+        stamps = stamps.tz_convert("UTC").tz_localize(None) if base == "h" else stamps.tz_localize(None)
+    periods = pd.PeriodIndex(stamps, freq=base)
     if n == 1:
         return periods
     ordinals = (periods.asi8 // n) * n
@@ -129,34 +152,79 @@ def infer_freq(dates) -> str:
     """The period frequency of a set of dates, tolerating gaps (missing periods).
 
     Hourly (``h``) when times of day vary, else daily (``D``), weekly (``W-<DAY>``, labelled by
-    the week's first day, so the period ends the day before), monthly (``M``, dates on any one
-    day of the month, starts and ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``)
-    from the most common step between consecutive dates. Raises for anything else.
+    the week's first day, so the period ends the day before; ``2W-<DAY>`` when every gap is a
+    whole number of fortnights), monthly (``M``, dates on any one day of the month, starts and
+    ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``) from the most common step between
+    consecutive dates. Raises, saying what it saw, for anything else.
     """
-    d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).sort_values()
-    if len(d) < 2:
-        return "D"
-    if (d != d.normalize()).any():
-        gap_hours = int(pd.Series(np.diff(d.asi8) // 3_600_000_000_000).mode().iloc[0])
-        if gap_hours == 1 and (d == d.floor("h")).all():
-            return "h"
-        raise ValueError(f"cannot infer a frequency: timestamps with a most common gap of {gap_hours} hours; "
+    d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).as_unit("ns").sort_values()
+    if len(d) < 3:  # two dates 28 days apart are four weeks or a February
+        raise ValueError(f"cannot infer a frequency from {len(d)} distinct date(s); "
                          f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")
-    gap_days = int(pd.Series(np.diff(d.asi8) // 86_400_000_000_000).mode().iloc[0])
+    if (d != d.normalize()).any():
+        gap_minutes = int(pd.Series(np.diff(d.asi8) // 60_000_000_000).mode().iloc[0])
+        if gap_minutes == 60 and (d == d.floor("h")).all():
+            return "h"
+        raise ValueError(f"cannot infer a frequency: timestamps with a most common gap of {gap_minutes} minutes "
+                         f"(hourly data, on the hour, is the finest accepted); set the series frequency in the "
+                         f"configuration ({'; '.join(ACCEPTED)})")
+    gaps = np.diff(d.asi8) // 86_400_000_000_000
+    gap_days = int(pd.Series(gaps).mode().iloc[0])
     if gap_days == 1:
         return "D"
     if gap_days % 7 == 0 and gap_days <= 28 and d.dayofweek.nunique() == 1:
-        return "W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # a week labelled by its first day ends the day before
+        weeks = int(np.gcd.reduce(gaps)) // 7  # missing weeks leave multiples of the step
+        return f"{weeks if weeks > 1 else ''}W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # labelled by its first day
     months = d.year * 12 + d.month - 1
     month_steps = np.diff(months)
-    if (month_steps > 0).all():  # at most one date per calendar month
-        step = int(pd.Series(month_steps).mode().iloc[0])
+    step = int(pd.Series(month_steps).mode().iloc[0])
+    # at most one date per calendar month, a month's (quarter's, year's) days apart: not every 5 weeks
+    typical = {1: (28, 31), 3: (89, 92), 12: (365, 366)}.get(step)
+    if (month_steps > 0).all() and typical and typical[0] <= gap_days <= typical[1]:
         if step == 1:
             return "M"
-        if step in (3, 12) and len(set(months % step)) == 1:
+        if len(set(months % step)) == 1:
             # dates on a period's first day label that period; month ends label the period ending there
             starts = bool((d.day == 1).all())
             end_month = (months[0] + (step - 1 if starts else 0)) % 12
             return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
-    raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days; "
+    raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days "
+                     f"({len(d)} distinct dates from {d[0].date()} to {d[-1].date()}); "
                      f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")
+
+
+_ORDER = ("h", "D", "W", "M", "Q", "Y")
+
+
+def infer_panel_freq(dates, series_dates, agree: float = 0.8) -> str:
+    """The frequency of a panel: that of the union of its dates, unless its series agree on a
+    coarser one.
+
+    The union alone is fooled when stores date the same period differently (one on month starts,
+    another on month ends; one on Sundays, another on Mondays): a day apart, the union looks
+    daily or irregular. ``series_dates`` are the dates of a sample of series, each inferred alone;
+    when at least ``agree`` of those that can be inferred share a base coarser than the union's,
+    the panel gets that base with its most common anchor (a Monday falls in exactly one week
+    that starts on Sunday, so one anchor serves every store).
+    """
+    try:
+        union, union_error = infer_freq(dates), None
+    except ValueError as exc:
+        union, union_error = None, exc
+    found = []
+    for series in series_dates:
+        try:
+            found.append(infer_freq(series))
+        except ValueError:  # a short or irregular series says nothing about the panel
+            continue
+    bases = pd.Series([calendar_unit(f)[1] for f in found], dtype=object)
+    if len(bases):
+        base = bases.mode().iloc[0]
+        shared = float((bases == base).mean())
+        coarser = union is None or _ORDER.index(base) > _ORDER.index(calendar_unit(union)[1])
+        if shared >= agree and coarser:
+            return pd.Series([f for f in found if calendar_unit(f)[1] == base]).mode().iloc[0]
+    if union_error is not None:
+        summary = ", ".join(f"{f} {n}" for f, n in pd.Series(found, dtype=object).value_counts().items())
+        raise ValueError(f"{union_error}; the sampled series, each alone: {summary or 'none inferable'}")
+    return union
