@@ -125,6 +125,26 @@ def test_a_series_that_stopped_selling_is_inactive_with_a_flagged_zero_forecast(
     assert train_series("S~I", "S", "I", h, "D", TrainingConfig(inactive_seasons=20))["status"] == "ok"
 
 
+def test_the_inactive_rule_counts_calendar_seasons_and_sees_past_a_short_history_window():
+    h = history(n=500)
+    h.loc[h.index >= 300, "units"] = 0.0  # 200 quiet days
+    # a short max_history must not hide the quiet days from the rule (the window covers its 91 days)
+    config = TrainingConfig(candidates=("naive",), max_history=60)
+    assert config.history_window("D") >= config.inactive_periods("D") == 91
+    assert train_series("S~I", "S", "I", h, "D", config)["status"] == "inactive"
+    # season_length=1 switches seasonality off, not the rule: one quiet week is not a stopped series
+    weeks = pd.DataFrame({"date": pd.date_range("2018-01-06", periods=121, freq="7D"), "units": np.r_[np.ones(120), 0.0]})
+    no_season = TrainingConfig(candidates=("naive",), season_length=1)
+    assert no_season.inactive_periods("W-FRI") == 52
+    assert train_series("S~I", "S", "I", weeks, "W-FRI", no_season)["status"] == "ok"
+
+
+@pytest.mark.parametrize("setting", ["horizon", "season_length", "min_train"])
+def test_a_length_below_one_is_refused(setting):
+    with pytest.raises(ValueError, match=f"{setting} must be >= 1"):
+        TrainingConfig(**{setting: 0})
+
+
 def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parameters():
     from manymodels_assets.forecasting.config import TrainingConfig
     from manymodels_assets.forecasting.selection import PanelPrior

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from manymodels_assets.forecasting.candidates import CANDIDATES
 from manymodels_assets.forecasting.metrics import METRICS
-from manymodels_assets.forecasting.frequency import (default_horizon, default_inactive_seasons, default_max_history,
-                                                     default_season_length, normalize_freq, split_freq)
+from manymodels_assets.forecasting.frequency import (calendar_unit, default_horizon, default_inactive_seasons,
+                                                     default_max_history, default_season_length)
 
 INTERVAL_SCALES = ("log", "additive")
 POOLED_GROUPS = ("item", "store", "all")
@@ -56,6 +56,9 @@ class TrainingConfig:
             raise ValueError(f"metric {self.metric!r} not in {METRICS}")
         if self.n_folds < 1:
             raise ValueError("n_folds must be >= 1")
+        for name in ("horizon", "season_length", "min_train"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (or unset: the frequency's default)")
         if not 0 < self.interval_level < 1:
             raise ValueError("interval_level must be in (0, 1)")
         if self.pooled_group not in POOLED_GROUPS:
@@ -83,18 +86,25 @@ class TrainingConfig:
 
     def candidates_for(self, freq: str) -> tuple[str, ...]:
         """The configured candidates, or the defaults of frequency ``freq``."""
-        return self.candidates or DEFAULT_CANDIDATES[split_freq(normalize_freq(freq))[1]]
+        return self.candidates or DEFAULT_CANDIDATES[calendar_unit(freq)[1]]
 
     def inactive_periods(self, freq: str) -> int:
-        """Periods without a sale after which a series is inactive (0: never)."""
-        _, season_length = self.resolved(freq)
+        """Periods without a sale after which a series is inactive (0: never).
+
+        Counted in the calendar's seasons (a year of weeks), not the model's: a season_length of 1,
+        set to switch seasonality off, must not make one quiet week mean a stopped series."""
         seasons = default_inactive_seasons(freq) if self.inactive_seasons is None else self.inactive_seasons
-        return seasons * season_length
+        try:
+            season = default_season_length(freq)
+        except ValueError:  # a multiple with no whole-number season (5M): the configured one
+            season = self.resolved(freq)[1]
+        return seasons * season
 
     def history_window(self, freq: str) -> int:
-        """Latest periods a series trains on (0: all of them)."""
+        """Latest periods a series trains on (0: all of them): at least enough to backtest once and
+        to see whether it stopped selling."""
         window = default_max_history(freq) if self.max_history is None else self.max_history
-        return max(window, self.min_history(freq)) if window else 0
+        return max(window, self.min_history(freq), self.inactive_periods(freq)) if window else 0
 
     def min_history(self, freq: str) -> int:
         """Fewest points a series needs for one backtest fold; shorter series are cold starts."""
