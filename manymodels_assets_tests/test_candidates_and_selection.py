@@ -61,6 +61,21 @@ def test_regression_is_skipped_with_its_reason_without_a_full_calendar():
     assert "mase" in short["seasonal_naive"]
 
 
+def test_a_daily_plan_serves_a_weekly_series_one_row_per_week():
+    rng = np.random.default_rng(3)
+    weeks = pd.date_range("2022-01-02", periods=104, freq="7D")  # Sundays: W-SAT periods
+    promo = (rng.random(104) < 0.2).astype(int)
+    hist = pd.DataFrame({"date": weeks, "units": rng.poisson(np.where(promo == 1, 60, 20)).astype(float),
+                         "price": 2.0, "promo": promo})
+    days = pd.date_range(weeks[-1] + pd.Timedelta(days=7), periods=84, freq="D")
+    plan = pd.DataFrame({"date": days, "price": 2.0, "promo": ((days.day >= 10) & (days.day < 13)).astype(int)})
+    cfg = TrainingConfig(candidates=("naive", "regression"), combine_top=0)
+    row = train_series("S~I", "S", "I", hist, "W-SAT", cfg, calendar=plan)
+    assert "mase" in json.loads(row["candidate_metrics"])["regression"]  # 84 days are the 12 weeks
+    short = json.loads(train_series("S~I", "S", "I", hist, "W-SAT", cfg, calendar=plan.iloc[:14])["candidate_metrics"])
+    assert short["regression"]["skipped"].startswith("the planned calendar covers 2 of the 12")
+
+
 def test_has_price_or_promo():
     hist, _ = panel()
     assert has_price_or_promo(hist)

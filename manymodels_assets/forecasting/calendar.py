@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from manymodels_assets.forecasting.frequency import period_index
+
 
 def has_price_or_promo(frame: pd.DataFrame) -> bool:
     """True when the frame carries a usable price or promotion signal (not all missing/constant)."""
@@ -60,10 +62,15 @@ def history_and_calendar_regressors(history: pd.DataFrame, calendar: pd.DataFram
     X_history = regressors(history, freq, ref)
     if calendar is None or calendar.empty:
         return X_history, None, "no planned calendar"
-    calendar = calendar.assign(date=pd.to_datetime(calendar["date"])).sort_values("date")
+    # the plan may be finer than the series (days for a weekly series): one row per period, as
+    # regularize made the history's (mean price, any promotion)
     wanted = pd.period_range(last + 1, periods=horizon, freq=freq)
-    calendar = calendar[pd.PeriodIndex(calendar["date"], freq=freq).isin(wanted)]
-    if len(calendar) < horizon:
-        return X_history, None, (f"the planned calendar covers {len(calendar)} of the {horizon} periods "
-                                 f"after {last}")
-    return X_history, regressors(calendar, freq, ref)[X_history.columns], ""
+    planned = calendar.assign(period=period_index(calendar["date"], freq))
+    planned = planned[planned["period"].isin(wanted)]
+    covered = planned["period"].nunique()
+    if covered < horizon:
+        return X_history, None, f"the planned calendar covers {covered} of the {horizon} periods after {last}"
+    per_period = planned.groupby("period").agg(
+        {column: how for column, how in (("price", "mean"), ("promo", "max")) if column in planned})
+    frame = per_period.reindex(wanted).reset_index(drop=True).assign(date=wanted.start_time)
+    return X_history, regressors(frame, freq, ref)[X_history.columns], ""
