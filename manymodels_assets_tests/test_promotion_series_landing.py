@@ -19,17 +19,19 @@ from manymodels_assets.forecasting.series import regularize
 
 def test_promotion_decisions_and_reasons():
     new = pd.DataFrame({
-        "key": ["wins", "loses", "too_new", "failed", "first_good", "first_bad", "first_cold", "stopped", "gated"],
-        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok"],
-        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9],
-        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95],
-        "error": [None, None, None, "boom", None, None, None, None, None],
+        "key": ["wins", "loses", "too_new", "failed", "first_good", "first_bad", "first_cold", "stopped", "gated",
+                "revived"],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok", "ok"],
+        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9, 0.7],
+        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95, 1.2],
+        "error": [None, None, None, "boom", None, None, None, None, None, None],
     })
     champions = pd.DataFrame({
-        "key": ["wins", "loses", "too_new", "failed", "stopped", "gated"],
-        "status": "ok", "points": [12, 12, 0, 12, 12, 12],
-        "champion_score": [1.0, 0.8, np.nan, 0.9, 2.0, 1.0], "challenger_score": [0.8, 1.0, np.nan, np.nan, 0.0, 0.5],
-        "note": ["", "", "no new data since the production model was trained", "", "", ""]})
+        "key": ["wins", "loses", "too_new", "failed", "stopped", "gated", "revived"],
+        "status": ["ok"] * 6 + ["inactive"], "points": [12, 12, 0, 12, 12, 12, 3],
+        "champion_score": [1.0, 0.8, np.nan, 0.9, 2.0, 1.0, 1.0],
+        "challenger_score": [0.8, 1.0, np.nan, np.nan, 0.0, 0.5, 1.0],
+        "note": ["", "", "no new data since the production model was trained", "", "", "", ""]})
     d = decide_promotions(new, champions, PromotionRule()).set_index("key")
     # champion against challenger on the newest data, whatever the absolute backtest numbers say
     assert d.loc["wins", "decision"] == "promoted" and d.loc["wins", "margin"] == pytest.approx(0.2)
@@ -43,6 +45,9 @@ def test_promotion_decisions_and_reasons():
     assert d.loc["first_good", "decision"] == "promoted" and "< 1.0" in d.loc["first_good", "reason"]
     assert d.loc["first_bad", "decision"] == "provisional" and d.loc["first_bad", "failed_check"] == "first_model"
     assert d.loc["first_cold", "decision"] == "promoted" and d.loc["stopped", "decision"] == "promoted"
+    # sales came back: the zero forecast goes, even when the new model's fold (trained on the quiet
+    # stretch) only ties it on the newest periods
+    assert d.loc["revived", "decision"] == "promoted" and d.loc["revived", "reason"].startswith("sales returned")
     # absolute thresholds are extra gates when set
     gated = decide_promotions(new, champions, PromotionRule(min_accuracy=0.8)).set_index("key")
     assert gated.loc["gated", "decision"] == "kept" and gated.loc["gated", "failed_check"] == "accuracy"
@@ -51,7 +56,7 @@ def test_promotion_decisions_and_reasons():
     strict = strict.set_index("key")
     assert strict.loc["first_bad", "decision"] == "rejected" and strict.loc["wins", "decision"] == "kept"
     summary = margin_summary(d.reset_index())
-    assert (summary["compared"], summary["wins"], summary["losses"]) == (4, 3, 1)
+    assert (summary["compared"], summary["wins"], summary["losses"]) == (5, 3, 1)  # and the tie
 
 
 def _row(history, model, last, backtest=None, **extra):

@@ -64,10 +64,12 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     gates = trained & gate_accuracy & gate_mase
     first_ok = (state != status.OK) | (mase < rule.first_model_max_mase)
     replaces_stand_in = np.isin(champ["champion_status"], STAND_INS) & stand_in
+    # a zero forecast flagged "stopped selling" is known wrong once sales return: not a champion to beat
+    revived = (champ["champion_status"] == status.INACTIVE).to_numpy() & (state != status.INACTIVE)
     unscored_champion = np.isfinite(ours) & ~np.isfinite(theirs) & (points >= rule.min_new_points)
     wins = (points >= rule.min_new_points) & (margin > 0) & (margin >= rule.min_improvement)
     promote = gates & ((state == status.INACTIVE)
-                       | np.where(has_champion, wins | unscored_champion | replaces_stand_in, first_ok))
+                       | np.where(has_champion, wins | unscored_champion | replaces_stand_in | revived, first_ok))
     decision = np.where(promote, PROMOTED, np.where(has_champion, KEPT, np.where(
         trained & rule.deploy_first_model, PROVISIONAL, REJECTED)))
 
@@ -87,10 +89,11 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     why_not = np.select([c for c, _, _ in checks], [text for _, _, text in checks], default="")
     why = np.select(
         [state == status.INACTIVE, ~has_champion & (state == status.COLD_START), ~has_champion,
-         replaces_stand_in, unscored_champion],
+         revived, replaces_stand_in, unscored_champion],
         ["stopped selling: the flagged zero forecast", "first model: a cold start (no backtest to judge)",
          "first model: backtest MASE " + _fmt(mase) + f" < {rule.first_model_max_mase} (beats seasonal naive)",
-         "a newer stand-in replaces a stand-in", "the production model cannot forecast the new data"],
+         "sales returned: replaces the flagged zero forecast", "a newer stand-in replaces a stand-in",
+         "the production model cannot forecast the new data"],
         default="beats the production model on the " + n + f" newest periods: {rule.metric} " + _fmt(ours)
         + " vs " + _fmt(theirs))
     reason = np.where(promote, why, np.where(decision == PROVISIONAL, "no production model yet; " + why_not, why_not))
