@@ -74,6 +74,11 @@ def test_a_daily_plan_serves_a_weekly_series_one_row_per_week():
     assert "mase" in json.loads(row["candidate_metrics"])["regression"]  # 84 days are the 12 weeks
     short = json.loads(train_series("S~I", "S", "I", hist, "W-SAT", cfg, calendar=plan.iloc[:14])["candidate_metrics"])
     assert short["regression"]["skipped"].startswith("the planned calendar covers 2 of the 12")
+    # a plan of promotions only: the prices stay where the history left them
+    hist["price"] = np.where(np.arange(104) % 9 == 0, 1.5, 2.0)
+    promotions_only = train_series("S~I", "S", "I", hist, "W-SAT", cfg, calendar=plan.drop(columns="price"))
+    assert "mase" in json.loads(promotions_only["candidate_metrics"])["regression"]
+    assert set(regressors(plan.assign(units=1.0), "24h")) >= {"dow0", "promo"}  # a day of hours is a day
 
 
 def test_has_price_or_promo():

@@ -54,7 +54,7 @@ def test_each_frequency_is_inferred_from_dates_with_gaps_and_regularized(case):
     ("QS-JAN", "Q-DEC", 4), ("Q-MAR", "Q-DEC", 4), ("QS-FEB", "Q-OCT", 4), ("QE-NOV", "Q-NOV", 4),
     ("Y", "Y-DEC", 1), ("YS", "Y-DEC", 1), ("A", "Y-DEC", 1), ("H", "h", 24), ("h", "h", 24), ("6h", "6h", 4),
     # a multiple of a larger unit is that unit: a week of days has the weeks' season, not none
-    ("7D", "7D", 52), ("14D", "14D", 26), ("24h", "24h", 7), ("168h", "168h", 52), ("2Y", "2Y-DEC", 1), ("24M", "24M", 1),
+    ("7D", "7D", 52), ("14D", "14D", 26), ("24h", "24h", 7), ("168h", "168h", 52), ("2Y", "2Y-DEC", 1), ("24M", "24M", 1), ("8Q", "8Q-DEC", 1),
 ])
 def test_every_pandas_spelling_gets_its_period_and_season(spelling, normalised, season):
     assert normalize_freq(spelling) == normalised
@@ -115,6 +115,35 @@ def test_stores_that_date_the_same_period_differently_get_that_period(one, other
 def test_a_daily_panel_of_intermittent_series_stays_daily():
     days = pd.date_range("2024-01-01", periods=90, freq="D")
     assert infer_panel_freq(days, [days[::3], days[::2], days[1::5], days]) == "D"
+    # slow sellers say nothing alone; the few that look monthly or weekly must not decide for all
+    slow = [pd.to_datetime(["2024-01-03", "2024-02-20"])] * 45
+    monthly_looking = [pd.to_datetime(["2024-01-05", "2024-02-05", "2024-03-05"])] * 5
+    weekly_looking = [pd.to_datetime(["2024-01-05", "2024-01-12", "2024-01-19"])] * 5
+    assert infer_panel_freq(days, slow + monthly_looking) == infer_panel_freq(days, slow + weekly_looking) == "D"
+
+
+@pytest.mark.parametrize("stores, freq", [
+    ({"W-SUN": 20, "W-MON": 30}, "W-SAT"),  # weeks from Sunday keep a Sunday and the next Monday together,
+    ({"W-SUN": 30, "W-MON": 20}, "W-SAT"),  # whichever weekday most stores use
+    ({"W-SAT": 10, "W-SUN": 10, "W-MON": 10}, "W-FRI"),
+])
+def test_one_week_holds_every_stores_weekly_date(stores, freq):
+    sets = {day: pd.date_range({"W-SAT": "2020-01-04", "W-SUN": "2020-01-05", "W-MON": "2020-01-06"}[day],
+                               periods=30, freq=day) for day in stores}
+    union = sets[list(stores)[0]]
+    for day in list(stores)[1:]:
+        union = union.append(sets[day])
+    assert infer_panel_freq(union, [sets[day] for day, n in stores.items() for _ in range(n)]) == freq
+    weeks = {day: period_index(dates, freq) for day, dates in sets.items()}
+    assert all(w.equals(weeks[list(stores)[0]]) for w in weeks.values())  # same week, every store
+
+
+def test_sparse_months_and_fiscal_years_are_still_inferred():
+    months = pd.to_datetime(["2019-02-01", "2019-03-01", "2019-05-01", "2019-08-01", "2019-10-01", "2019-12-01",
+                             "2020-01-01", "2020-03-01", "2020-05-01", "2020-07-01", "2020-10-01", "2020-11-01",
+                             "2021-02-01", "2021-03-01", "2021-05-01", "2021-06-01", "2021-08-01", "2021-11-01"])
+    assert infer_freq(months) == "M"  # two months apart more often than one: still months
+    assert infer_freq(pd.date_range("2012-09-29", periods=6, freq="364D")) == "Y-SEP"  # 52-week fiscal years
 
 
 def test_series_that_agree_on_nothing_leave_the_unions_error_with_what_they_said():

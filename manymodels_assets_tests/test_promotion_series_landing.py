@@ -20,18 +20,18 @@ from manymodels_assets.forecasting.series import regularize
 def test_promotion_decisions_and_reasons():
     new = pd.DataFrame({
         "key": ["wins", "loses", "too_new", "failed", "first_good", "first_bad", "first_cold", "stopped", "gated",
-                "revived"],
-        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok", "ok"],
-        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9, 0.7],
-        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95, 1.2],
-        "error": [None, None, None, "boom", None, None, None, None, None, None],
+                "revived", "still_quiet"],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok", "ok", "ok"],
+        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9, 0.7, 0.7],
+        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95, 1.2, 0.9],
+        "error": [None, None, None, "boom", None, None, None, None, None, None, None],
     })
     champions = pd.DataFrame({
-        "key": ["wins", "loses", "too_new", "failed", "stopped", "gated", "revived"],
-        "status": ["ok"] * 6 + ["inactive"], "points": [12, 12, 0, 12, 12, 12, 3],
-        "champion_score": [1.0, 0.8, np.nan, 0.9, 2.0, 1.0, 1.0],
-        "challenger_score": [0.8, 1.0, np.nan, np.nan, 0.0, 0.5, 1.0],
-        "note": ["", "", "no new data since the production model was trained", "", "", "", ""]})
+        "key": ["wins", "loses", "too_new", "failed", "stopped", "gated", "revived", "still_quiet"],
+        "status": ["ok"] * 6 + ["inactive"] * 2, "points": [12, 12, 0, 12, 12, 12, 3, 3],
+        "champion_score": [1.0, 0.8, np.nan, 0.9, 2.0, 1.0, 1.0, 0.0],
+        "challenger_score": [0.8, 1.0, np.nan, np.nan, 0.0, 0.5, 1.0, 0.3],
+        "note": ["", "", "no new data since the production model was trained", "", "", "", "", ""]})
     d = decide_promotions(new, champions, PromotionRule()).set_index("key")
     # champion against challenger on the newest data, whatever the absolute backtest numbers say
     assert d.loc["wins", "decision"] == "promoted" and d.loc["wins", "margin"] == pytest.approx(0.2)
@@ -48,6 +48,8 @@ def test_promotion_decisions_and_reasons():
     # sales came back: the zero forecast goes, even when the new model's fold (trained on the quiet
     # stretch) only ties it on the newest periods
     assert d.loc["revived", "decision"] == "promoted" and d.loc["revived", "reason"].startswith("sales returned")
+    # ... but not when the zero forecast was right on them (a rule change, not sales, revived it)
+    assert d.loc["still_quiet", "decision"] == "kept" and d.loc["still_quiet", "failed_check"] == "challenger"
     # absolute thresholds are extra gates when set
     gated = decide_promotions(new, champions, PromotionRule(min_accuracy=0.8)).set_index("key")
     assert gated.loc["gated", "decision"] == "kept" and gated.loc["gated", "failed_check"] == "accuracy"
@@ -56,7 +58,7 @@ def test_promotion_decisions_and_reasons():
     strict = strict.set_index("key")
     assert strict.loc["first_bad", "decision"] == "rejected" and strict.loc["wins", "decision"] == "kept"
     summary = margin_summary(d.reset_index())
-    assert (summary["compared"], summary["wins"], summary["losses"]) == (5, 3, 1)  # and the tie
+    assert (summary["compared"], summary["wins"], summary["losses"]) == (6, 3, 2)  # and the tie
 
 
 def _row(history, model, last, backtest=None, **extra):

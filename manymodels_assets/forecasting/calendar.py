@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from manymodels_assets.forecasting.frequency import period_index
+from manymodels_assets.forecasting.frequency import calendar_unit, period_index
 
 
 def has_price_or_promo(frame: pd.DataFrame) -> bool:
@@ -36,7 +36,7 @@ def regressors(frame: pd.DataFrame, freq: str, reference_price: float | None = N
             columns["log_price"] = np.log(np.clip(price, 1e-6, None) / ref)
     columns["promo"] = (pd.to_numeric(frame["promo"], errors="coerce").fillna(0).to_numpy(dtype=float)
                         if "promo" in frame else np.zeros(len(frame)))
-    if freq.upper().startswith("D"):
+    if calendar_unit(freq) == (1, "D"):  # one day per period (D, 24h): the weekday matters
         dow = index.dayofweek.to_numpy()
         columns.update({f"dow{d}": (dow == d).astype(float) for d in range(6)})
     return pd.DataFrame(columns, index=index)
@@ -73,4 +73,7 @@ def history_and_calendar_regressors(history: pd.DataFrame, calendar: pd.DataFram
     per_period = planned.groupby("period").agg(
         {column: how for column, how in (("price", "mean"), ("promo", "max")) if column in planned})
     frame = per_period.reindex(wanted).reset_index(drop=True).assign(date=wanted.start_time)
+    if "log_price" in X_history and ("price" not in frame or pd.to_numeric(frame["price"], errors="coerce").isna().all()):
+        # a plan of promotions only: prices stay where the history left them
+        frame["price"] = pd.to_numeric(history["price"], errors="coerce").ffill().iloc[-1]
     return X_history, regressors(frame, freq, ref)[X_history.columns], ""

@@ -237,9 +237,12 @@ def _pooled_future(name: str, y: pd.Series, horizon: int, season_length: int, po
 
 def _base(y: pd.Series) -> str:
     """The base period of the series' index (``D``, ``W``, ``M``, ``h``...), for seasons beyond the first."""
-    from manymodels_assets.forecasting.frequency import split_freq
+    from manymodels_assets.forecasting.frequency import calendar_unit
 
-    return split_freq(y.index.freqstr)[1] if isinstance(y.index, pd.PeriodIndex) else ""
+    if not isinstance(y.index, pd.PeriodIndex):
+        return ""
+    n, base = calendar_unit(y.index.freqstr)
+    return base if n == 1 else ""  # a year of 2-day periods is no whole number of them
 
 
 ENSEMBLE = "ensemble"

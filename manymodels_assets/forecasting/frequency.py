@@ -80,9 +80,10 @@ def split_freq(freq: str) -> tuple[int, str]:
 
 
 def calendar_unit(freq: str) -> tuple[int, str]:
-    """(multiple, base) of ``freq`` in the largest calendar unit it is a whole multiple of, which is
-    what its defaults follow: ``7D`` is a week (1, ``W``), ``14D`` two, ``24h`` a day, ``24M``
-    two years."""
+    """(multiple, base) of ``freq`` after folding whole weeks of days, days of hours and years of
+    months or quarters into that unit, which is what its defaults follow: ``7D`` is a week
+    (1, ``W``), ``14D`` two, ``24h`` a day, ``24M`` and ``8Q`` two years. ``3M`` stays three
+    months (its horizon: 4 periods of a year)."""
     n, base = split_freq(normalize_freq(freq))
     if base == "h" and n % 24 == 0:
         n, base = n // 24, "D"
@@ -90,6 +91,8 @@ def calendar_unit(freq: str) -> tuple[int, str]:
         n, base = n // 7, "W"
     if base == "M" and n % 12 == 0:
         n, base = n // 12, "Y"
+    if base == "Q" and n % 4 == 0:
+        n, base = n // 4, "Y"
     return n, base
 
 
@@ -152,8 +155,8 @@ def infer_freq(dates) -> str:
     """The period frequency of a set of dates, tolerating gaps (missing periods).
 
     Hourly (``h``) when times of day vary, else daily (``D``), weekly (``W-<DAY>``, labelled by
-    the week's first day, so the period ends the day before; ``2W-<DAY>`` when every gap is a
-    whole number of fortnights), monthly (``M``, dates on any one day of the month, starts and
+    the week's first day, so the period ends the day before; ``2W-<DAY>``, ``3W-<DAY>``... when
+    every gap is a whole number of that many weeks), monthly (``M``, dates on any one day of the month, starts and
     ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``) from the most common step between
     consecutive dates. Raises, saying what it saw, for anything else.
     """
@@ -177,10 +180,13 @@ def infer_freq(dates) -> str:
         return f"{weeks if weeks > 1 else ''}W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # labelled by its first day
     months = d.year * 12 + d.month - 1
     month_steps = np.diff(months)
-    step = int(pd.Series(month_steps).mode().iloc[0])
-    # at most one date per calendar month, a month's (quarter's, year's) days apart: not every 5 weeks
-    typical = {1: (28, 31), 3: (89, 92), 12: (365, 366)}.get(step)
-    if (month_steps > 0).all() and typical and typical[0] <= gap_days <= typical[1]:
+    # at most one date per calendar month, every step a whole number of periods (missing ones
+    # leave multiples), and dates one period apart a month's (quarter's, year's) days apart, not
+    # 5 weeks; a 52/53-week fiscal year is 364 or 371 days
+    step = int(np.gcd.reduce(month_steps)) if (month_steps > 0).all() else 0
+    typical = {1: (28, 31), 3: (89, 92), 12: (364, 371)}.get(step)
+    one_apart = gaps[month_steps == step]
+    if typical and one_apart.size and typical[0] <= np.median(one_apart) <= typical[1]:
         if step == 1:
             return "M"
         if len(set(months % step)) == 1:
@@ -205,26 +211,40 @@ def infer_panel_freq(dates, series_dates, agree: float = 0.8) -> str:
     daily or irregular. ``series_dates`` are the dates of a sample of series, each inferred alone;
     when at least ``agree`` of those that can be inferred share a base coarser than the union's,
     the panel gets that base with its most common anchor (a Monday falls in exactly one week
-    that starts on Sunday, so one anchor serves every store).
+    that starts on Sunday, so one anchor serves every store, see _week_for_all).
     """
     try:
         union, union_error = infer_freq(dates), None
     except ValueError as exc:
         union, union_error = None, exc
+    series_dates = list(series_dates)
     found = []
     for series in series_dates:
         try:
             found.append(infer_freq(series))
-        except ValueError:  # a short or irregular series says nothing about the panel
+        except ValueError:  # a short or irregular series: it counts against any agreement
             continue
-    bases = pd.Series([calendar_unit(f)[1] for f in found], dtype=object)
-    if len(bases):
-        base = bases.mode().iloc[0]
-        shared = float((bases == base).mean())
-        coarser = union is None or _ORDER.index(base) > _ORDER.index(calendar_unit(union)[1])
+    units = pd.Series([calendar_unit(f) for f in found], dtype=object)
+    if len(units):
+        unit = units.mode().iloc[0]
+        # shared by most of the *whole* sample: in a daily panel of slow sellers the few series
+        # that happen to look monthly alone must not decide
+        shared = float((units == unit).sum()) / len(series_dates)
+        coarser = union is None or _ORDER.index(unit[1]) > _ORDER.index(calendar_unit(union)[1])
         if shared >= agree and coarser:
-            return pd.Series([f for f in found if calendar_unit(f)[1] == base]).mode().iloc[0]
+            agreeing = [f for f in found if calendar_unit(f) == unit]
+            return _week_for_all(agreeing) if unit == (1, "W") else pd.Series(agreeing).mode().iloc[0]
     if union_error is not None:
         summary = ", ".join(f"{f} {n}" for f, n in pd.Series(found, dtype=object).value_counts().items())
         raise ValueError(f"{union_error}; the sampled series, each alone: {summary or 'none inferable'}")
     return union
+
+
+def _week_for_all(anchors: list[str]) -> str:
+    """The weekly period in which each store's weekly date falls in the same week as the others':
+    the week starts on the first weekday after the longest run of weekdays no store uses (Sunday
+    and Monday stores: weeks from Sunday, W-SAT; a week from Monday would part them)."""
+    used = sorted({(_DAYS.index(a.split("-")[1]) + 1) % 7 for a in anchors})  # the stores' weekdays
+    gaps = [((used[(i + 1) % len(used)] - day - 1) % 7, used[(i + 1) % len(used)]) for i, day in enumerate(used)]
+    start = max(gaps)[1] if len(used) > 1 else used[0]
+    return "W-" + _DAYS[(start - 1) % 7]

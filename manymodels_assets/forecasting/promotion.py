@@ -53,7 +53,8 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     ours = champ.get("challenger_score", pd.Series(np.nan, index=champ.index)).astype(float).to_numpy()
     theirs = champ.get("champion_score", pd.Series(np.nan, index=champ.index)).astype(float).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        margin = np.where(theirs > 0, (theirs - ours) / theirs, np.where(ours < theirs, 1.0, 0.0))
+        # a perfect production model (score 0) that the new one misses: a loss, relative size -1
+        margin = np.where(theirs > 0, (theirs - ours) / theirs, np.where(ours > theirs, -1.0, 0.0))
     margin = np.where(np.isfinite(ours) & np.isfinite(theirs), margin, np.nan)
 
     trained = np.isin(state, status.WITH_MODEL)
@@ -64,8 +65,10 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     gates = trained & gate_accuracy & gate_mase
     first_ok = (state != status.OK) | (mase < rule.first_model_max_mase)
     replaces_stand_in = np.isin(champ["champion_status"], STAND_INS) & stand_in
-    # a zero forecast flagged "stopped selling" is known wrong once sales return: not a champion to beat
-    revived = (champ["champion_status"] == status.INACTIVE).to_numpy() & (state != status.INACTIVE)
+    # a zero forecast flagged "stopped selling" is known wrong once sales return (it erred on the
+    # newest periods): not a champion the new model, whose fold saw only the quiet stretch, must beat
+    revived = ((champ["champion_status"] == status.INACTIVE).to_numpy() & (state != status.INACTIVE)
+               & (points >= rule.min_new_points) & (theirs > 0))
     unscored_champion = np.isfinite(ours) & ~np.isfinite(theirs) & (points >= rule.min_new_points)
     wins = (points >= rule.min_new_points) & (margin > 0) & (margin >= rule.min_improvement)
     promote = gates & ((state == status.INACTIVE)
