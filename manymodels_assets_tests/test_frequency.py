@@ -196,3 +196,27 @@ def test_the_engine_infers_a_panel_whose_stores_date_months_differently():
     raw = pd.concat([pd.DataFrame({"store_id": f"S{s}", "item_id": f"I{i}", "date": (starts if s % 2 else ends).date,
                                    "units": 1.0}) for s in range(6) for i in range(5)], ignore_index=True)
     assert infer_frequency(spark_session().createDataFrame(raw)) == "M"
+
+
+def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_path):
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+    from manymodels_assets.engine.tables import stage_version
+    from manymodels_assets.forecasting.keys import encode_key
+    from manymodels_assets.resources.lake import LakeResource
+    from manymodels_assets_tests.servers import spark_session
+
+    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
+    raw = pd.DataFrame([(f"S{s}", "I1", d, 1.0, 2.0, 0, "d1") for s in range(4) for d in months],
+                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
+                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(4)],
+                          "store_id": [f"S{s}" for s in range(4)], "item_id": "I1"})
+    assert update_series(spark, lake, pairs, "Auto", "zero", "r1").freq == "M"
+    before = lake.current_version(layout.SERIES)
+    with pytest.raises(ValueError, match=r"would be at frequency 'D' and the table's other store-items are at \['M'\]"):
+        update_series(spark, lake, pairs.iloc[:2], "D", "zero", "r2")
+    assert lake.current_version(layout.SERIES) == before  # nothing published
+    assert update_series(spark, lake, pairs, "D", "zero", "r3").freq == "D"  # every store-item: a new frequency

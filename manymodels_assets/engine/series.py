@@ -55,10 +55,24 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
     freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
+    _one_frequency(spark, lake, keys, freq)
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"))
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
     return SeriesUpdate(version, freq, end, stats)
+
+
+def _one_frequency(spark: SparkSession, lake, keys: DataFrame, freq: str) -> None:
+    """Refuse a run that would leave the series table with two frequencies: the store-items it does
+    not rebuild keep theirs, and training reads one frequency for the table."""
+    current = read_current(spark, lake, layout.SERIES)
+    if current is None:
+        return
+    kept = sorted(r["freq"] for r in current.join(F.broadcast(keys), "key", "left_anti").select("freq").distinct().collect())
+    if set(kept) - {freq}:
+        raise ValueError(f"this run's series would be at frequency {freq!r} and the table's other store-items are "
+                         f"at {kept}: the series table holds one frequency. Rebuild every store-item (select all "
+                         f"partitions) to change it, or set the frequency to {kept[0]!r}")
 
 
 def infer_frequency(raw: DataFrame, sample: int = 50) -> str:
