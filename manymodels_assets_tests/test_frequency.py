@@ -198,50 +198,25 @@ def test_the_engine_infers_a_panel_whose_stores_date_months_differently():
     assert infer_frequency(spark_session().createDataFrame(raw)) == "M"
 
 
-def _lake_with_raw(tmp_path, raw: pd.DataFrame):
-    """A local lake whose current raw_sales is ``raw`` (store_id, item_id, date, units), and the
-    store-item pairs of it, for the engine's series step."""
+def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_path):
     from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
     from manymodels_assets.engine.tables import stage_version
     from manymodels_assets.forecasting.keys import encode_key
     from manymodels_assets.resources.lake import LakeResource
     from manymodels_assets_tests.servers import spark_session
 
     spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
-    raw = raw.assign(price=2.0, promo=0, drop="d1")
+    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
+    raw = pd.DataFrame([(f"S{s}", "I1", d, 1.0, 2.0, 0, "d1") for s in range(4) for d in months],
+                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
     lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
                                                  partition_by=("store_id",), sort_by=("store_id",)))
-    pairs = raw[["store_id", "item_id"]].drop_duplicates().reset_index(drop=True)
-    pairs.insert(0, "key", [encode_key(s, i) for s, i in zip(pairs["store_id"], pairs["item_id"])])
-    return spark, lake, pairs
-
-
-def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_path):
-    from manymodels_assets import layout
-    from manymodels_assets.engine.series import update_series
-
-    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
-    spark, lake, pairs = _lake_with_raw(tmp_path, pd.DataFrame(
-        [(f"S{s}", "I1", d, 1.0) for s in range(4) for d in months], columns=["store_id", "item_id", "date", "units"]))
+    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(4)],
+                          "store_id": [f"S{s}" for s in range(4)], "item_id": "I1"})
     assert update_series(spark, lake, pairs, "Auto", "zero", "r1").freq == "M"
     before = lake.current_version(layout.SERIES)
     with pytest.raises(ValueError, match=r"would be at frequency 'D' and the table's other store-items are at \['M'\]"):
         update_series(spark, lake, pairs.iloc[:2], "D", "zero", "r2")
     assert lake.current_version(layout.SERIES) == before  # nothing published
     assert update_series(spark, lake, pairs, "D", "zero", "r3").freq == "D"  # every store-item: a new frequency
-    by_hand = update_series(spark, lake, pairs, "MS", "zero", "r4")  # monthly rows: the last month is whole
-    assert (str(by_hand.end), by_hand.held_back) == ("2023-12-01", "")
-
-
-def test_daily_rows_of_a_month_still_filling_up_wait_for_it(tmp_path):
-    from manymodels_assets.engine.series import update_series
-
-    days = pd.date_range("2021-01-01", "2021-06-03", freq="D").date
-    spark, lake, pairs = _lake_with_raw(tmp_path, pd.DataFrame(
-        [("S1", f"I{i}", d, 10.0) for i in range(3) for d in days], columns=["store_id", "item_id", "date", "units"]))
-    monthly = update_series(spark, lake, pairs, "MS", "zero", "r1")
-    assert str(monthly.end) == "2021-05-31" and "from 2021-06-01 to 2021-06-03 wait" in monthly.held_back
-    series = spark.read.parquet(lake.spark_uri("series", monthly.version)).toPandas()
-    assert str(series["date"].max()) == "2021-05-01" and (series["units"] >= 280).all()  # whole months only
-    daily = update_series(spark, lake, pairs, "auto", "zero", "r2")  # daily data at its own frequency: all of it
-    assert (str(daily.end), daily.held_back) == ("2021-06-03", "")

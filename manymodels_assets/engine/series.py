@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, last_complete_day, normalize_freq
+from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, normalize_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
@@ -39,9 +39,8 @@ def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero", n_
 class SeriesUpdate:
     version: str  # of the series table
     freq: str  # the frequency used (inferred when configured "auto")
-    end: dt.date  # where every series ends: the raw table's last date, or its last complete period's
+    end: dt.date  # the raw table's last date: where every series ends
     stats: pd.DataFrame  # per built series, see series_stats
-    held_back: str = ""  # daily rows of a period still filling up, waiting for it to complete
 
 
 def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str) -> SeriesUpdate:
@@ -53,32 +52,14 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
     end = raw.agg(F.max("date")).first()[0]
-    held_back = ""
-    if freq.strip().lower() == AUTO:
-        freq = infer_frequency(raw)
-    else:
-        # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
-        freq = normalize_freq(freq)
-        complete = last_complete_day(end, freq) if freq != "D" and _daily(raw) else end
-        if complete < end:
-            # daily rows summed into weeks or months: the period still filling up would look like
-            # a collapse in sales, so its rows wait in raw_sales until it is complete
-            held_back = f"rows from {complete + dt.timedelta(days=1)} to {end} wait for their {freq} period to complete"
-            selected, end = selected.where(F.col("date") <= F.lit(complete)), complete
+    # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
+    freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
     _one_frequency(spark, lake, keys, freq)
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"))
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
-    return SeriesUpdate(version, freq, end, stats, held_back)
-
-
-def _daily(raw: DataFrame) -> bool:
-    """Whether the raw rows are daily (then a coarser frequency sums them per period)."""
-    try:
-        return infer_frequency(raw) == "D"
-    except ValueError:  # irregular dates: nothing to say about complete periods
-        return False
+    return SeriesUpdate(version, freq, end, stats)
 
 
 def _one_frequency(spark: SparkSession, lake, keys: DataFrame, freq: str) -> None:

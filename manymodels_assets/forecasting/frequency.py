@@ -10,7 +10,6 @@ is refused with the list of what is accepted.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 import warnings
 
@@ -150,17 +149,6 @@ def period_index(dates, freq: str) -> pd.PeriodIndex:
         return periods
     ordinals = (periods.asi8 // n) * n
     return pd.PeriodIndex(pd.PeriodIndex.from_ordinals(ordinals, freq=base).start_time, freq=freq)
-
-
-def last_complete_day(end, freq: str) -> dt.date:
-    """The last day of the last ``freq`` period that daily data through ``end`` covers whole: ``end``
-    itself when it closes its period (June 30 for ``M``), else the day before its period began
-    (May 31 for data through June 3)."""
-    end = pd.Timestamp(end)
-    period = period_index([end], freq)[0]
-    if end >= period.end_time.normalize():
-        return end.date()
-    return (period.start_time - pd.Timedelta(days=1)).date()
 
 
 def infer_freq(dates) -> str:
