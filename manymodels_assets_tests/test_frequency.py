@@ -220,3 +220,10 @@ def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_pat
         update_series(spark, lake, pairs.iloc[:2], "D", "zero", "r2")
     assert lake.current_version(layout.SERIES) == before  # nothing published
     assert update_series(spark, lake, pairs, "D", "zero", "r3").freq == "D"  # every store-item: a new frequency
+    # a table written by an older release holds the spelling as configured (MS): the same period as M
+    from manymodels_assets.engine.tables import stage_version
+    from pyspark.sql import functions as F
+    update_series(spark, lake, pairs, "M", "zero", "r4")
+    older = spark.read.parquet(lake.spark_uri(layout.SERIES, lake.current_version(layout.SERIES)))
+    lake.publish(layout.SERIES, stage_version(lake, layout.SERIES, older.withColumn("freq", F.lit("MS")), "r5"))
+    assert update_series(spark, lake, pairs.iloc[:2], "MS", "zero", "r6").freq == "M"

@@ -52,27 +52,31 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
     end = raw.agg(F.max("date")).first()[0]
-    # one spelling per period (MS, ME and M are all "M"), checked before any Spark job starts
+    # one spelling per period (MS, ME and M are all "M"), refused before the series are built
     freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
-    _one_frequency(spark, lake, keys, freq)
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
-    version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"))
+    version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"),
+                           check=lambda current: _one_frequency(current, keys, freq))
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
     return SeriesUpdate(version, freq, end, stats)
 
 
-def _one_frequency(spark: SparkSession, lake, keys: DataFrame, freq: str) -> None:
+def _one_frequency(current: DataFrame | None, keys: DataFrame, freq: str) -> None:
     """Refuse a run that would leave the series table with two frequencies: the store-items it does
     not rebuild keep theirs, and training reads one frequency for the table."""
-    current = read_current(spark, lake, layout.SERIES)
     if current is None:
         return
-    kept = sorted(r["freq"] for r in current.join(F.broadcast(keys), "key", "left_anti").select("freq").distinct().collect())
-    if set(kept) - {freq}:
+    # spellings written by older releases (MS) are the same period (M)
+    same = {f: normalize_freq(f) == freq for f in (r["freq"] for r in current.select("freq").distinct().collect())}
+    if all(same.values()):  # the common case, one cheap column scan: nothing to look up per key
+        return
+    others = current.where(F.col("freq").isin([f for f, ok in same.items() if not ok]))
+    kept = sorted(r["freq"] for r in others.join(F.broadcast(keys), "key", "left_anti").select("freq").distinct().collect())
+    if kept:
         raise ValueError(f"this run's series would be at frequency {freq!r} and the table's other store-items are "
                          f"at {kept}: the series table holds one frequency. Rebuild every store-item (select all "
-                         f"partitions) to change it, or set the frequency to {kept[0]!r}")
+                         f"partitions) to change it, or set the frequency to {normalize_freq(kept[0])!r}")
 
 
 def infer_frequency(raw: DataFrame, sample: int = 50) -> str:

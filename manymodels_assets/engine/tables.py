@@ -5,6 +5,8 @@ Every write that reads the current version to build the next one holds the table
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -89,14 +91,18 @@ def stage_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("k
 
 
 def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, keys: DataFrame, run_id: str,
-                 sort_by=("key",)) -> str:
+                 sort_by=("key",), check: Callable[[DataFrame | None], None] | None = None) -> str:
     """New current version of ``table``: its current rows for other keys plus ``new_rows`` for ``keys``.
 
     Rerunning with the same input gives the same table: rows of the rerun keys are replaced.
-    Holds the table's lock from reading the current version to publishing the next.
+    Holds the table's lock from reading the current version to publishing the next; ``check``
+    sees that current version under the lock (a run started beside this one cannot slip past it)
+    and raises to write nothing.
     """
     with lake.lock(table):
         current = read_current(spark, lake, table)
+        if check is not None:
+            check(current)
         merged = new_rows
         if current is not None:
             # allowMissingColumns: a version written before a column was added still merges (as nulls)
