@@ -42,6 +42,7 @@ from benchmarks.report import render  # noqa: E402
 from manymodels_assets.forecasting.candidates import ENSEMBLE  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
 from manymodels_assets.forecasting.panel import learn_prior, sample_keys  # noqa: E402
+from manymodels_assets.forecasting.selection import panel_scores  # noqa: E402
 
 TABLE_CANDIDATES = ("naive", "seasonal_naive", "ets", "theta", "croston", "tsb", "regression", "regression_ar",
                     "dynamic_regression", "auto_ets", "auto_theta", "auto_arima", "mstl", "pooled")
@@ -84,7 +85,8 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
     prior = learn_prior([r["row"]["candidate_backtests"] for r in first],
                         [r["row"]["candidate_metrics"] for r in first], config.metric)
     log(f"{panel.name}: prior learned from the first run's backtests: {prior.to_json()}")
-    ranking = backtest_ranking([r["row"]["candidate_metrics"] for r in first], config.metric)
+    # the one model a team would deploy for every series from the backtests alone
+    ranking = panel_scores([r["row"]["candidate_metrics"] for r in first], config.metric)
     second = _map(pool, selection_rows, [(s, config, prior, pooled.get(s.key), False) for s in series])
     costly = COSTLY.get(series[0].freq_base, ())
     sampled = set(sample_keys([s.key for s in series], costly_sample))
@@ -101,27 +103,17 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
     singles.loc[singles["method"] == "pooled", "seconds"] += pooled_seconds
     return {"panel": panel, "rows": pd.concat([selection, singles, direct], ignore_index=True), "cold": cold,
             "mean_weights": _mean_weights([r["row"] for r in second]),
-            "prior": prior, "backtest_ranking": ranking, "chosen": pd.Series([r["row"]["forecaster"] for r in second]).value_counts(),
+            "prior": prior, "backtest_ranking": ranking,
+            "chosen": pd.Series([r["row"]["forecaster"] for r in second]).value_counts(),
             "costly": costly, "costly_sample": sorted(sampled), "defaults": defaults, "wall": time.time() - started,
             "series": len(series), "three_years": {s.key for s in series if len(s.train) >= 3 * 365 - panel.holdout}}
-
-
-def backtest_ranking(candidate_metrics: list[str | None], metric: str) -> dict[str, float]:
-    """Each candidate's mean backtest ``metric`` over the first run's series that backtested every
-    candidate, best first: the one model a team would deploy for every series from the backtests
-    alone, without the held-out periods a report has and a deployment does not."""
-    tables = [{name: m[metric] for name, m in json.loads(text).items() if name != ENSEMBLE and metric in m}
-              for text in candidate_metrics if text]
-    names = set().union(*tables) if tables else set()
-    full = pd.DataFrame([t for t in tables if set(t) == names]).replace([np.inf, -np.inf], np.nan)
-    return full.mean().sort_values().round(4).to_dict() if len(full) else {}
 
 
 def _mean_weights(rows: list[dict]) -> dict[str, float]:
     """Each candidate's mean weight in the series' forecasts (a single candidate: weight 1)."""
     totals: dict[str, float] = {}
     for row in rows:
-        members = json.loads(row["candidate_metrics"] or "{}").get("ensemble", {}).get("members")
+        members = json.loads(row["candidate_metrics"] or "{}").get(ENSEMBLE, {}).get("members")
         if row["forecaster"] == ENSEMBLE and members:
             for part in members.split("+"):
                 name, weight = part.rsplit(":", 1)

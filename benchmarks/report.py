@@ -60,17 +60,16 @@ def panel_section(r: dict) -> tuple[str, dict]:
     singles = agg.drop(index=[SELECTION, FIRST_RUN, DIRECT], errors="ignore")
     full = singles[singles["series"] >= 0.9 * agg.loc[SELECTION, "series"]]
     best = full["mase"].idxmin()
-    figures = {}
-    for label, other in (("snaive", "seasonal_naive"), ("best", best), ("autoets", DIRECT)):
-        sel, ref, k = _paired(rows, SELECTION, other)
-        figures[label] = (other, sel, ref, k, 100 * (1 - sel / ref))
-    figures["first_best"] = _paired(rows, FIRST_RUN, best)
-    spread = paired_spread(rows, SELECTION, best)
     ranking = r.get("backtest_ranking") or {}
     ranked_best = next((name for name in ranking if name in agg.index), None)
-    if ranked_best:
-        sel, ref, k = _paired(rows, SELECTION, ranked_best)
-        figures["ranked_best"] = (ranked_best, sel, ref, k, 100 * (1 - sel / ref))
+    figures = {}
+    compared = (("snaive", "seasonal_naive"), ("best", best), ("autoets", DIRECT), ("ranked_best", ranked_best))
+    for label, other in compared:
+        if other:
+            sel, ref, k = _paired(rows, SELECTION, other)
+            figures[label] = (other, sel, ref, k, 100 * (1 - sel / ref))
+    figures["first_best"] = _paired(rows, FIRST_RUN, best)
+    spread = paired_spread(rows, SELECTION, best)
     beaten_on_sample = []
     for name in r["costly"]:
         sel, ref, k = _paired(rows, SELECTION, name)

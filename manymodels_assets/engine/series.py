@@ -72,7 +72,8 @@ def _one_frequency(current: DataFrame | None, keys: DataFrame, freq: str) -> Non
     if all(same.values()):  # the common case, one cheap column scan: nothing to look up per key
         return
     others = current.where(F.col("freq").isin([f for f, ok in same.items() if not ok]))
-    kept = sorted(r["freq"] for r in others.join(F.broadcast(keys), "key", "left_anti").select("freq").distinct().collect())
+    kept = sorted(r["freq"] for r in
+                  others.join(F.broadcast(keys), "key", "left_anti").select("freq").distinct().collect())
     if kept:
         raise ValueError(f"this run's series would be at frequency {freq!r} and the table's other store-items are "
                          f"at {kept}: the series table holds one frequency. Rebuild every store-item (select all "

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels_assets.forecasting.frequency import calendar_unit, period_index
+from manymodels_assets.forecasting.series import PER_PERIOD
 
 
 def has_price_or_promo(frame: pd.DataFrame) -> bool:
@@ -63,17 +64,17 @@ def history_and_calendar_regressors(history: pd.DataFrame, calendar: pd.DataFram
     if calendar is None or calendar.empty:
         return X_history, None, "no planned calendar"
     # the plan may be finer than the series (days for a weekly series): one row per period, as
-    # regularize made the history's (mean price, any promotion)
+    # regularize made the history's
     wanted = pd.period_range(last + 1, periods=horizon, freq=freq)
     planned = calendar.assign(period=period_index(calendar["date"], freq))
     planned = planned[planned["period"].isin(wanted)]
     covered = planned["period"].nunique()
     if covered < horizon:
         return X_history, None, f"the planned calendar covers {covered} of the {horizon} periods after {last}"
-    per_period = planned.groupby("period").agg(
-        {column: how for column, how in (("price", "mean"), ("promo", "max")) if column in planned})
+    per_period = planned.groupby("period").agg({c: PER_PERIOD[c] for c in ("price", "promo") if c in planned})
     frame = per_period.reindex(wanted).reset_index(drop=True).assign(date=wanted.start_time)
-    if "log_price" in X_history and ("price" not in frame or pd.to_numeric(frame["price"], errors="coerce").isna().all()):
+    unpriced = "price" not in frame or pd.to_numeric(frame["price"], errors="coerce").isna().all()
+    if "log_price" in X_history and unpriced:
         # a plan of promotions only: prices stay where the history left them
         frame["price"] = pd.to_numeric(history["price"], errors="coerce").ffill().iloc[-1]
     return X_history, regressors(frame, freq, ref)[X_history.columns], ""

@@ -209,9 +209,10 @@ def infer_panel_freq(dates, series_dates, agree: float = 0.8) -> str:
     The union alone is fooled when stores date the same period differently (one on month starts,
     another on month ends; one on Sundays, another on Mondays): a day apart, the union looks
     daily or irregular. ``series_dates`` are the dates of a sample of series, each inferred alone;
-    when at least ``agree`` of those that can be inferred share a base coarser than the union's,
-    the panel gets that base with its most common anchor (a Monday falls in exactly one week
-    that starts on Sunday, so one anchor serves every store, see _week_for_all).
+    when at least ``agree`` of the whole sample (a series that cannot be inferred counts against)
+    share a period coarser than the union's, the panel gets that period: weeks that start where
+    every store's weekly date falls in the same one (see _week_for_all), else the most common
+    spelling.
     """
     try:
         union, union_error = infer_freq(dates), None

@@ -136,13 +136,19 @@ def combination_backtest(results: dict[str, BacktestResult], members, weights) -
                           forecast=forecast, season_length=first.season_length)
 
 
-def panel_ranking(candidate_metrics: list[str], metric: str = "mase") -> list[str]:
-    """Candidates ordered by their mean backtest ``metric`` across many series (best first),
-    from the model set's ``candidate_metrics`` column."""
+def panel_scores(candidate_metrics: list[str | None], metric: str = "mase") -> dict[str, float]:
+    """Each candidate's mean backtest ``metric`` across many series, best first, from the model
+    set's ``candidate_metrics`` column."""
     scores: dict[str, list[float]] = {}
     for payload in candidate_metrics:
         for name, values in json.loads(payload or "{}").items():
             value = values.get(metric)
             if name != ENSEMBLE and isinstance(value, (int, float)) and np.isfinite(value):
                 scores.setdefault(name, []).append(float(value))
-    return sorted(scores, key=lambda n: float(np.mean(scores[n])))
+    means = {name: float(np.mean(values)) for name, values in scores.items()}
+    return dict(sorted(means.items(), key=lambda item: item[1]))
+
+
+def panel_ranking(candidate_metrics: list[str], metric: str = "mase") -> list[str]:
+    """Candidates ordered by their mean backtest ``metric`` across many series (best first)."""
+    return list(panel_scores(candidate_metrics, metric))

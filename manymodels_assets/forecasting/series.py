@@ -17,6 +17,8 @@ def data_version(values: np.ndarray, dates) -> str:
 
 
 FILLS = ("zero", "interpolate")
+PER_PERIOD = {"units": "sum", "price": "mean", "promo": "max"}
+"""How the rows of one period combine: units summed, prices averaged, any promotion counts."""
 
 
 def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.DataFrame:
@@ -39,7 +41,7 @@ def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.Da
         "units": frame["units"].to_numpy(dtype=float),
         "price": pd.to_numeric(frame["price"], errors="coerce").to_numpy(dtype=float) if "price" in frame else np.nan,
         "promo": pd.to_numeric(frame["promo"], errors="coerce").to_numpy(dtype=float) if "promo" in frame else 0.0,
-    }, index=periods).groupby(level=0).agg({"units": "sum", "price": "mean", "promo": "max"})
+    }, index=periods).groupby(level=0).agg(PER_PERIOD)
     full = pd.period_range(agg.index.min(), max(agg.index.max(), period_index([end], freq)[0]), freq=freq)
     out = agg.reindex(full)
     if fill == "interpolate":
