@@ -10,6 +10,7 @@ from manymodels_assets.assets.forecasts import batch_forecasts, build_warehouse_
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.promotion import promoted_models
 from manymodels_assets.assets.raw_sales import raw_sales
+from manymodels_assets.assets.run_defaults import DEPLOYMENT
 from manymodels_assets.assets.series import store_item_series
 from manymodels_assets.jobs import ALL_JOBS
 from manymodels_assets.schedules import ALL_SCHEDULES
@@ -62,6 +63,7 @@ def lake_resource(settings: Settings) -> LakeResource:
 def build_definitions(settings: Settings) -> dg.Definitions:
     # In-process executor: every step of a run shares one Spark session instead of starting
     # a JVM per step (8-30 s each).
+    DEPLOYMENT.check_all_used()
     assets = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts,
               build_warehouse_asset(settings.warehouse_dialect)]
     return dg.Definitions(assets=assets, jobs=ALL_JOBS, sensors=build_sensors(settings.sensor_interval_seconds), schedules=ALL_SCHEDULES,

@@ -59,6 +59,8 @@ class Settings:
     lake_account_key_set: bool = False
     lake_sas_token_set: bool = False
     sensor_interval_seconds: int = 60
+    # a run-config file whose values become the assets' config defaults (assets/run_defaults.py)
+    run_config_file: Optional[str] = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -95,6 +97,7 @@ class Settings:
             lake_account_key_set=bool(env.get("MANYMODELS_LAKE_ACCOUNT_KEY")),
             lake_sas_token_set=bool(env.get("MANYMODELS_LAKE_SAS_TOKEN")),
             sensor_interval_seconds=int(get("SENSOR_INTERVAL_SECONDS", "60")),
+            run_config_file=get("RUN_CONFIG"),
         )
 
     def local_folders(self) -> list[str]:

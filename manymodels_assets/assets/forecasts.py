@@ -7,6 +7,7 @@ from manymodels_assets import layout
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.promotion import PRODUCTION, promoted_models
+from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.scoring import read_actuals, read_forecasts, update_forecasts
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
@@ -15,7 +16,8 @@ from manymodels_assets.resources.spark import SparkResource
 from manymodels_assets.resources.warehouse import WarehouseResource
 
 
-class ScoringConfig(dg.Config):
+@DEPLOYMENT.of("batch_forecasts")
+class ScoringConfig(DocumentedConfig):
     horizon: Optional[int] = None
     """Steps to forecast; default: each model's training horizon (28 days, or 12 weeks for weekly data)."""
 

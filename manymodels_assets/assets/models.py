@@ -9,6 +9,7 @@ import pandas as pd
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.series import store_item_series
+from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.training import Retraining, train_model_set
 from manymodels_assets.forecasting import model_sets, status
 from manymodels_assets.forecasting.config import TrainingConfig
@@ -24,7 +25,8 @@ BACKFILL_TAG = "dagster/backfill"
 """Set by Dagster on the runs of a backfill (from the UI, the CLI or the API)."""
 
 
-class TrainingSettings(dg.Config):
+@DEPLOYMENT.of("trained_models")
+class TrainingSettings(DocumentedConfig):
     candidates: list[str] = list(_D.candidates)
     """Forecasters to backtest for each series; empty: the defaults of the series' frequency
     (daily: seasonal_naive, tsb, regression, pooled; weekly: naive, seasonal_naive, tsb,
@@ -77,6 +79,12 @@ class TrainingSettings(dg.Config):
     reference). "all": retrain every selected series (e.g. a weekly retrain against drift)."""
     max_model_age_days: float = 7.0
     """With retrain "changed": a model older than this is retrained even if its data did not change."""
+
+    def check(self) -> None:
+        """Refuses what a run would refuse: the core's checks and an unknown `retrain`."""
+        self.to_core()
+        if self.retrain not in ("changed", "all"):
+            raise ValueError(f'retrain must be "changed" or "all", not {self.retrain!r}')
 
     def retraining(self, previous: dict[str, list[str]], core: TrainingConfig, backfill: bool = False) -> Retraining:
         """Which series the run retrains. A backfill is someone asking for its partitions to be

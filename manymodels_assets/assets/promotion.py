@@ -10,6 +10,7 @@ from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
 from manymodels_assets.assets.report import table
+from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.promotion import decide, write_production_set
 from manymodels_assets.forecasting.promotion import PromotionRule, margin_summary
 from manymodels_assets.partitions import store_item
@@ -22,7 +23,8 @@ PREVIOUS = "previous"
 _D = PromotionRule()
 
 
-class PromotionConfig(dg.Config):
+@DEPLOYMENT.of("promoted_models")
+class PromotionConfig(DocumentedConfig):
     metric: str = _D.metric
     """Champion against challenger: the new model replaces the production model of a series only
     when it forecasts the newest periods neither trained on better by this metric (mase, wape,
@@ -42,6 +44,9 @@ class PromotionConfig(dg.Config):
 
     def to_core(self) -> PromotionRule:
         return PromotionRule(**self.model_dump())
+
+    def check(self) -> None:
+        self.to_core()
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[trained_models],

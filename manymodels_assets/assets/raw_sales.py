@@ -6,6 +6,7 @@ import pandas as pd
 
 from manymodels_assets import landing, layout
 from manymodels_assets.assets.report import table
+from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.ingest import RowRules, ingest_feed, table_stats
 from manymodels_assets.forecasting.keys import encode_keys
 from manymodels_assets.partitions import add_store_items
@@ -13,7 +14,8 @@ from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.spark import SparkResource
 
 
-class IngestConfig(dg.Config):
+@DEPLOYMENT.of("raw_sales")
+class IngestConfig(DocumentedConfig):
     min_date: str = "1900-01-01"
     """Rows dated before this are rejected (a typo such as year 0201 would stretch every series)."""
     max_days_ahead: int = 0
@@ -24,6 +26,9 @@ class IngestConfig(dg.Config):
     """The planned calendar looks ahead: its rows may be dated up to this many days after today."""
     max_units: float = 1e9
     """Units above this are rejected as implausible (as are negative, infinite and missing units)."""
+
+    def check(self) -> None:
+        dt.date.fromisoformat(self.min_date)
 
     def rules(self, feed: landing.Feed) -> RowRules:
         ahead = self.calendar_max_days_ahead if feed is landing.CALENDAR else self.max_days_ahead

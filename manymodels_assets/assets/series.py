@@ -6,15 +6,17 @@ from manymodels_assets.assets import report
 from manymodels_assets.assets.common import key_pairs, partition_range, selected_keys
 from manymodels_assets.assets.raw_sales import raw_sales
 from manymodels_assets.assets.report import table
+from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.series import update_series
-from manymodels_assets.forecasting.frequency import AUTO
+from manymodels_assets.forecasting.frequency import AUTO, normalize_freq
 from manymodels_assets.forecasting.series import FILLS
 from manymodels_assets.partitions import store_item
 from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.spark import SparkResource
 
 
-class SeriesConfig(dg.Config):
+@DEPLOYMENT.of("store_item_series")
+class SeriesConfig(DocumentedConfig):
     freq: str = AUTO
     """Series frequency: "auto" infers daily, weekly (any weekday; fortnightly), monthly (dates on month
     starts, ends or any one day), quarterly or yearly data from the dates, also when stores date the
@@ -25,6 +27,13 @@ class SeriesConfig(dg.Config):
     tables hold dates, so hourly rows arrive here summed per day.)"""
     fill: str = FILLS[0]
     """Missing periods: "zero" (no sales row means nothing sold) or "interpolate" (unreported data)."""
+
+    def check(self) -> None:
+        """Refuses a frequency or fill the series could not be built with."""
+        if self.freq.strip().lower() != AUTO:
+            normalize_freq(self.freq)
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {list(FILLS)}, not {self.fill!r}")
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[raw_sales],

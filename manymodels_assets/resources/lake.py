@@ -10,7 +10,7 @@ from typing import Optional
 
 import dagster as dg
 import fsspec
-from pydantic import Field, PrivateAttr
+from pydantic import ConfigDict, Field, PrivateAttr
 
 from manymodels_assets import layout
 from manymodels_assets.resources import lake_io
@@ -29,12 +29,20 @@ class LakeResource(dg.ConfigurableResource):
     previous version readable.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     root: str
+    """The lake: a local folder or an `abfss://` URL (MANYMODELS_LAKE_ROOT)."""
     landing_root: Optional[str] = None
+    """Where suppliers drop files, when not `<root>/landing` (MANYMODELS_LANDING_ROOT)."""
     account_name: Optional[str] = None
+    """The ADLS Gen2 storage account (MANYMODELS_LAKE_ACCOUNT_NAME)."""
     credential: lake_io.Credential = Field(default_factory=lake_io.default_credential, discriminator="credential_type")
-    connection_string: Optional[str] = None  # from MANYMODELS_LAKE_CONNECTION_STRING, never in code
+    """How Azure storage is reached: account key, SAS token, or Azure identity (the default)."""
+    connection_string: Optional[str] = None
+    """A storage connection string, e.g. for an emulator (from MANYMODELS_LAKE_CONNECTION_STRING by name, never shown)."""
     keep_versions: int = 3
+    """Versions of each table kept after a write (older ones are removed; readers of the last few keep working)."""
 
     _fs = PrivateAttr(default=None)
     _landing_fs = PrivateAttr(default=None)

@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import dagster as dg
 import pandas as pd
-from pydantic import PrivateAttr
+from pydantic import ConfigDict, PrivateAttr
 
 MANIFEST = "model_set/manifest.json"
 RANKING_TAG = "panel_ranking"
@@ -41,11 +41,18 @@ class ModelRegistryResource(dg.ConfigurableResource):
     an outage for "no model".
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     tracking_uri: str
+    """The MLflow tracking server: a sqlite file, `http://...`, `azureml://...` or `databricks`."""
     registry_uri: Optional[str] = None
+    """The model registry, when not the tracking server itself."""
     experiment_name: str
+    """The MLflow experiment each run's model set is logged to."""
     model_name: str
-    artifact_location: Optional[str] = None  # local default only; a server decides its own
+    """The registered model whose versions are model sets."""
+    artifact_location: Optional[str] = None
+    """Where the experiment keeps artifacts; set for the local default only (a server decides its own)."""
 
     _client = PrivateAttr(default=None)
 

@@ -6,6 +6,7 @@ import sys
 from typing import Optional
 
 from dagster_pyspark import LazyPySparkResource
+from pydantic import ConfigDict
 
 
 def spark_config(master: str = "local[*]", remote: bool = False, driver_memory: str = "4g",
@@ -43,7 +44,10 @@ class SparkResource(LazyPySparkResource):
     is the Spark Connect server (its URL may carry a token, so it comes from
     MANYMODELS_SPARK_REMOTE by name and is not shown)."""
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     remote: Optional[str] = None
+    """A Spark Connect server, `sc://host:15002` (from MANYMODELS_SPARK_REMOTE by name, never shown)."""
 
     def _init_session(self) -> None:
         # pyspark picks the Python of its workers from PYSPARK_PYTHON only (spark.pyspark.python is

@@ -7,6 +7,7 @@ from typing import Literal, Optional
 
 import dagster as dg
 import pandas as pd
+from pydantic import ConfigDict
 
 from manymodels_assets.resources import warehouse_stage
 from manymodels_assets.resources.odbc import odbc_fields, resolve_driver
@@ -31,10 +32,16 @@ class WarehouseResource(dg.ConfigurableResource):
     of model made a series' forecast: `ok`, `cold_start` or `fallback`.
     """
 
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
     connection_string: str
+    """The ODBC connection string (from MANYMODELS_WAREHOUSE_ODBC by name, never shown)."""
     dialect: Literal["sqlite", "postgresql", "synapse"] = "sqlite"
+    """The SQL the warehouse speaks (MANYMODELS_WAREHOUSE_DIALECT)."""
     table: str = "forecasts"
-    rows_per_insert: int = 80  # SQLite caps bound parameters at 999 per statement (12 columns)
+    """The current-forecast table; its history, actuals and views take its name as prefix."""
+    rows_per_insert: int = 80
+    """Rows per INSERT where rows are inserted (SQLite caps bound parameters at 999 per statement: 12 columns)."""
     distribution: list[str] = ["item_id"]
     """Synapse: the HASH distribution columns (every row of a series in one distribution); two columns
     need DW_COMPATIBILITY_LEVEL 50 (multi-column distribution)."""
