@@ -227,3 +227,35 @@ def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_pat
     older = spark.read.parquet(lake.spark_uri(layout.SERIES, lake.current_version(layout.SERIES)))
     lake.publish(layout.SERIES, stage_version(lake, layout.SERIES, older.withColumn("freq", F.lit("MS")), "r5"))
     assert update_series(spark, lake, pairs.iloc[:2], "MS", "zero", "r6").freq == "M"
+
+
+def test_a_deleted_partition_does_not_pin_the_series_tables_frequency(tmp_path):
+    """A store-item whose partition was deleted in the UI can never be selected again: its series
+    are dropped at the next build, so rebuilding every partition can still change the frequency."""
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+    from manymodels_assets.engine.tables import stage_version
+    from manymodels_assets.forecasting.keys import encode_key
+    from manymodels_assets.resources.lake import LakeResource
+    from manymodels_assets_tests.servers import spark_session
+
+    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
+    raw = pd.DataFrame([(f"S{s}", "I1", d, 1.0, 2.0, 0, "d1") for s in range(3) for d in months],
+                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
+                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(3)],
+                          "store_id": [f"S{s}" for s in range(3)], "item_id": "I1"})
+    update_series(spark, lake, pairs, "auto", "zero", "r1", live_keys=list(pairs["key"]))
+    live = pairs.iloc[:2]  # S2's partition deleted: every partition is now S0 and S1
+    with pytest.raises(ValueError, match="other store-items are at"):
+        update_series(spark, lake, live, "D", "zero", "r2")  # without knowing the partitions: pinned
+    built = update_series(spark, lake, live, "D", "zero", "r3", live_keys=list(live["key"]))
+    table = spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)).toPandas()
+    assert set(table["key"]) == set(live["key"]) and set(table["freq"]) == {"D"}
+    # a partial rebuild still keeps the other live store-items, and still refuses to mix frequencies
+    with pytest.raises(ValueError, match=r"other store-items are at \['D'\]"):
+        update_series(spark, lake, live.iloc[:1], "M", "zero", "r4", live_keys=list(live["key"]))
+    kept = update_series(spark, lake, live.iloc[:1], "D", "zero", "r5", live_keys=list(live["key"]))
+    assert set(spark.read.parquet(lake.spark_uri(layout.SERIES, kept.version)).toPandas()["key"]) == set(live["key"])

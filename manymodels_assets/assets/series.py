@@ -40,15 +40,18 @@ class SeriesConfig(DocumentedConfig):
           group_name="training", kinds={"spark", "parquet"})
 def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, spark: SparkResource,
                       lake: LakeResource) -> dg.MaterializeResult:
-    """One regular series per store-item: a row per day (or week) from its first sale to the
-    last date in the raw data, missing periods filled with 0 units.
+    """One regular series per store-item: a row per period (day, week, month, quarter: `freq`,
+    inferred by default) from its first sale to the last date in the raw data, missing periods
+    filled with 0 units (or interpolated: `fill`). The table holds one frequency.
 
     Each series carries its data version (a hash of its values), which the models trained on it
-    record. Select many partitions and they are built in one Spark job (single-run backfill).
+    record. Select many partitions and they are built in one Spark job (single-run backfill). The
+    series of a store-item whose partition was deleted are dropped from the table at the next build.
     """
     keys = selected_keys(context)
     try:
-        built = update_series(spark.spark_session, lake, key_pairs(keys), config.freq, config.fill, context.run_id)
+        built = update_series(spark.spark_session, lake, key_pairs(keys), config.freq, config.fill, context.run_id,
+                              live_keys=context.instance.get_dynamic_partitions(store_item.name))
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     stats = built.stats

@@ -43,9 +43,12 @@ class SeriesUpdate:
     stats: pd.DataFrame  # per built series, see series_stats
 
 
-def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str) -> SeriesUpdate:
+def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str,
+                  live_keys: list[str] | None = None) -> SeriesUpdate:
     """Rebuild the series of ``pairs`` (key, store_id, item_id) from the current raw table into a
-    new version of the series table."""
+    new version of the series table. With ``live_keys`` (every store-item that is still a
+    partition), the series of store-items no longer among them (their partition was deleted) are
+    dropped from the table: nothing can select them again, and they would hold its old frequency."""
     raw = read_current(spark, lake, layout.RAW_SALES)
     if raw is None:
         raise LookupError("raw_sales has not been materialized yet: materialize it first")
@@ -56,8 +59,9 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
     keys = keys_frame(spark, pairs["key"].tolist())
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
+    live = keys_frame(spark, live_keys) if live_keys is not None else None
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"),
-                           check=lambda current: _one_frequency(current, keys, freq))
+                           check=lambda current: _one_frequency(current, keys, freq), live=live)
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
     return SeriesUpdate(version, freq, end, stats)
 
