@@ -259,3 +259,58 @@ def test_a_deleted_partition_does_not_pin_the_series_tables_frequency(tmp_path):
         update_series(spark, lake, live.iloc[:1], "M", "zero", "r4", live_keys=list(live["key"]))
     kept = update_series(spark, lake, live.iloc[:1], "D", "zero", "r5", live_keys=list(live["key"]))
     assert set(spark.read.parquet(lake.spark_uri(layout.SERIES, kept.version)).toPandas()["key"]) == set(live["key"])
+
+
+@pytest.mark.parametrize("end, freq, data_freq, open_days, complete", [
+    ("2024-06-03", "M", "D", range(7), "2024-05-31"),          # June 1-3 of daily sales: June waits
+    ("2024-06-30", "M", "D", range(7), "2024-06-30"),          # the month's last day: June is whole
+    ("2024-06-29", "M", "D", range(6), "2024-06-29"),          # closed on Sundays, June 30 is one
+    ("2024-06-28", "M", "D", range(6), "2024-05-31"),          # Saturday June 29 is still to come
+    ("2024-06-29", "W-SUN", "D", range(6), "2024-06-29"),      # Monday-Saturday shops, weeks to Sunday
+    ("2024-06-27", "W-SUN", "D", range(6), "2024-06-23"),
+    ("2024-04-01", "Q-DEC", "M", range(7), "2024-03-31"),      # April of monthly data: Q2 waits
+    ("2024-06-01", "Q-DEC", "M", range(7), "2024-06-01"),      # June's report closes Q2
+    ("2024-06-23", "M", "W-SAT", range(7), "2024-05-31"),      # Sunday-dated weeks: June 30 still to come
+    ("2024-06-30", "M", "W-SAT", range(7), "2024-06-30"),
+    ("2024-05-15", "3M", "D", range(7), "2024-03-31"),         # multiples are aligned on the epoch: Apr-Jun
+    ("2024-06-03", "D", "D", range(7), "2024-06-03"),
+])
+def test_the_last_complete_period(end, freq, data_freq, open_days, complete):
+    from manymodels_assets.forecasting.frequency import last_complete_day
+
+    assert str(last_complete_day(end, freq, data_freq, open_days)) == complete
+
+
+def test_daily_sales_set_to_months_wait_for_the_month_to_complete(tmp_path):
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+    from manymodels_assets.engine.tables import stage_version
+    from manymodels_assets.forecasting.keys import encode_key
+    from manymodels_assets.resources.lake import LakeResource
+    from manymodels_assets_tests.servers import spark_session
+
+    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    days = pd.date_range("2023-01-01", "2024-06-03", freq="D")
+    days = days[days.weekday < 6]  # closed on Sundays
+    raw = pd.DataFrame([(f"S{s}", "I1", d.date(), 10.0, 2.0, 0, "d1") for s in range(2) for d in days],
+                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
+
+    def publish(frame, run):
+        lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(frame), run,
+                                                     partition_by=("store_id",), sort_by=("store_id",)))
+
+    publish(raw, "r0")
+    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(2)],
+                          "store_id": [f"S{s}" for s in range(2)], "item_id": "I1"})
+    built = update_series(spark, lake, pairs, "MS", "zero", "r1")
+    assert (built.freq, str(built.end)) == ("M", "2024-05-31")
+    assert built.held_back == "rows from 2024-06-01 to 2024-06-03 wait for their M period to complete"
+    series = spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)).toPandas()
+    assert str(series["date"].max()) == "2024-05-01" and series["units"].min() > 200  # no partial June
+    assert update_series(spark, lake, pairs, "auto", "zero", "r2").held_back == ""  # daily: D, nothing waits
+    # through Saturday June 29 with Sunday June 30 closed: June is whole
+    more = pd.date_range("2024-06-04", "2024-06-29", freq="D")
+    publish(pd.concat([raw, pd.DataFrame([(f"S{s}", "I1", d.date(), 10.0, 2.0, 0, "d2") for s in range(2)
+                                          for d in more[more.weekday < 6]], columns=raw.columns)]), "r3")
+    built = update_series(spark, lake, pairs, "MS", "zero", "r4")
+    assert (str(built.end), built.held_back) == ("2024-06-29", "")

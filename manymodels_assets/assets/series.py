@@ -55,6 +55,8 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     stats = built.stats
+    if built.held_back:
+        context.log.info(f"the last {built.freq} period is not complete: {built.held_back}")
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
         context.log.warning(f"{len(missing)} selected store-items have no sales rows, e.g. {missing[:5]}")
@@ -65,6 +67,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
         "points": int(stats["points"].sum()),
         "freq": built.freq,
         "end_date": str(built.end),
+        "held_back": built.held_back or "nothing: the last period is complete",
         "median_length": float(stats["points"].median()) if len(stats) else 0.0,
         "intermittent_series": int((stats["zero_share"] > 0.5).sum()),
         "sample": table(stats.sort_values("key").head(10)),

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, normalize_freq
+from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, last_complete_day, normalize_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
@@ -39,8 +39,9 @@ def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero", n_
 class SeriesUpdate:
     version: str  # of the series table
     freq: str  # the frequency used (inferred when configured "auto")
-    end: dt.date  # the raw table's last date: where every series ends
+    end: dt.date  # where every series ends: the raw table's last date, or its last complete period's
     stats: pd.DataFrame  # per built series, see series_stats
+    held_back: str = ""  # rows of a period still filling up, waiting in raw_sales for it to complete
 
 
 def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str,
@@ -55,15 +56,38 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
     end = raw.agg(F.max("date")).first()[0]
-    # one spelling per period (MS, ME and M are all "M"), refused before the series are built
-    freq = infer_frequency(raw) if freq.strip().lower() == AUTO else normalize_freq(freq)
+    held_back = ""
+    if freq.strip().lower() == AUTO:
+        freq = infer_frequency(raw)  # the data's own period: its last one is always whole
+    else:
+        # one spelling per period (MS, ME and M are all "M"), refused before the series are built
+        freq = normalize_freq(freq)
+        complete = _last_complete_day(raw, end, freq)
+        if complete < end:
+            held_back = f"rows from {complete + dt.timedelta(days=1)} to {end} wait for their {freq} period to complete"
+            selected, end = selected.where(F.col("date") <= F.lit(complete)), complete
     keys = keys_frame(spark, pairs["key"].tolist())
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
     live = keys_frame(spark, live_keys) if live_keys is not None else None
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"),
                            check=lambda current: _one_frequency(current, keys, freq), live=live)
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
-    return SeriesUpdate(version, freq, end, stats)
+    return SeriesUpdate(version, freq, end, stats, held_back)
+
+
+def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) -> dt.date:
+    """Where the data fills whole ``freq`` periods (see last_complete_day); the panel's open
+    weekdays are those with any sales row in its last ``weeks`` weeks."""
+    try:
+        data_freq = infer_frequency(raw)
+    except ValueError:  # dates too irregular to say what a report period is: take them as they come
+        return end
+    if data_freq == freq:
+        return end
+    recent = raw.where(F.col("date") > F.lit(end - dt.timedelta(weeks=weeks)))
+    # Spark counts Sunday as 1 ... Saturday as 7; Python's Monday is 0
+    open_days = [(r[0] + 5) % 7 for r in recent.select(F.dayofweek("date")).distinct().collect()]
+    return last_complete_day(end, freq, data_freq, open_days)
 
 
 def _one_frequency(current: DataFrame | None, keys: DataFrame, freq: str) -> None:

@@ -10,6 +10,7 @@ is refused with the list of what is accepted.
 """
 from __future__ import annotations
 
+import datetime as dt
 import math
 import warnings
 
@@ -149,6 +150,27 @@ def period_index(dates, freq: str) -> pd.PeriodIndex:
         return periods
     ordinals = (periods.asi8 // n) * n
     return pd.PeriodIndex(pd.PeriodIndex.from_ordinals(ordinals, freq=base).start_time, freq=freq)
+
+
+def last_complete_day(end, freq: str, data_freq: str, open_weekdays=range(7)) -> dt.date:
+    """The last day of the data that fills whole ``freq`` periods: ``end`` (the data's last date)
+    when its period is complete, else the day before that period began.
+
+    Data at ``data_freq`` finer than ``freq`` (days summed into months) ends mid-period until its
+    last report comes in: June 1-3 summed as June would look like a collapse in sales. Daily data
+    is complete when no day the panel opens on (``open_weekdays``, Monday = 0) remains in the
+    period, so shops closed on Sundays or on the month's last day do not hold a period back;
+    coarser data when its next report would fall in the next period.
+    """
+    end = pd.Timestamp(end).normalize()
+    period = period_index([end], freq)[0]
+    last = period.end_time.normalize()
+    if data_freq == "D":
+        rest = pd.date_range(end + pd.Timedelta(days=1), last, freq="D")
+        complete = not any(day.weekday() in set(open_weekdays) for day in rest)
+    else:
+        complete = (period_index([end], data_freq)[0] + 1).start_time > last
+    return end.date() if complete else (period.start_time - pd.Timedelta(days=1)).date()
 
 
 def infer_freq(dates) -> str:
