@@ -1,5 +1,7 @@
 """Frequencies: inferred from dates with gaps, any pandas spelling normalised or refused, the
 season length and horizon of each, and regularize bucketing dates into the right periods."""
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -247,18 +249,32 @@ def test_a_deleted_partition_does_not_pin_the_series_tables_frequency(tmp_path):
                                                  partition_by=("store_id",), sort_by=("store_id",)))
     pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(3)],
                           "store_id": [f"S{s}" for s in range(3)], "item_id": "I1"})
-    update_series(spark, lake, pairs, "auto", "zero", "r1", live_keys=list(pairs["key"]))
+    update_series(spark, lake, pairs, "auto", "zero", "r1", live_keys=lambda: list(pairs["key"]))
     live = pairs.iloc[:2]  # S2's partition deleted: every partition is now S0 and S1
     with pytest.raises(ValueError, match="other store-items are at"):
         update_series(spark, lake, live, "D", "zero", "r2")  # without knowing the partitions: pinned
-    built = update_series(spark, lake, live, "D", "zero", "r3", live_keys=list(live["key"]))
+    built = update_series(spark, lake, live, "D", "zero", "r3", live_keys=lambda: list(live["key"]))
     table = spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)).toPandas()
     assert set(table["key"]) == set(live["key"]) and set(table["freq"]) == {"D"}
     # a partial rebuild still keeps the other live store-items, and still refuses to mix frequencies
     with pytest.raises(ValueError, match=r"other store-items are at \['D'\]"):
-        update_series(spark, lake, live.iloc[:1], "M", "zero", "r4", live_keys=list(live["key"]))
-    kept = update_series(spark, lake, live.iloc[:1], "D", "zero", "r5", live_keys=list(live["key"]))
+        update_series(spark, lake, live.iloc[:1], "M", "zero", "r4", live_keys=lambda: list(live["key"]))
+    kept = update_series(spark, lake, live.iloc[:1], "D", "zero", "r5", live_keys=lambda: list(live["key"]))
     assert set(spark.read.parquet(lake.spark_uri(layout.SERIES, kept.version)).toPandas()["key"]) == set(live["key"])
+
+    def asked_under_the_lock() -> list[str]:
+        # a run that published while this one waited for the lock may hold a store-item added since
+        # this run started: the partitions are asked for once the lock is ours
+        import fcntl
+        fd = os.open(os.path.join(lake.root, layout.LOCKS, layout.SERIES.replace("/", "_") + ".lock"), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        return list(live["key"])
+
+    update_series(spark, lake, live.iloc[:1], "D", "zero", "r6", live_keys=asked_under_the_lock)
 
 
 @pytest.mark.parametrize("end, freq, data_freq, open_days, complete", [

@@ -51,7 +51,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     keys = selected_keys(context)
     try:
         built = update_series(spark.spark_session, lake, key_pairs(keys), config.freq, config.fill, context.run_id,
-                              live_keys=context.instance.get_dynamic_partitions(store_item.name))
+                              live_keys=lambda: context.instance.get_dynamic_partitions(store_item.name))
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     stats = built.stats

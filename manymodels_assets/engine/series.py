@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -45,10 +46,10 @@ class SeriesUpdate:
 
 
 def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str,
-                  live_keys: list[str] | None = None) -> SeriesUpdate:
+                  live_keys: Callable[[], list[str]] | None = None) -> SeriesUpdate:
     """Rebuild the series of ``pairs`` (key, store_id, item_id) from the current raw table into a
-    new version of the series table. With ``live_keys`` (every store-item that is still a
-    partition), the series of store-items no longer among them (their partition was deleted) are
+    new version of the series table. With ``live_keys`` (returns every store-item that is still a
+    partition; asked under the table's lock), the series of store-items no longer among them (their partition was deleted) are
     dropped from the table: nothing can select them again, and they would hold its old frequency."""
     raw = read_current(spark, lake, layout.RAW_SALES)
     if raw is None:
@@ -68,7 +69,7 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
             selected, end = selected.where(F.col("date") <= F.lit(complete)), complete
     keys = keys_frame(spark, pairs["key"].tolist())
     built = build_series(selected, freq, end, fill, n_series=len(pairs))
-    live = keys_frame(spark, live_keys) if live_keys is not None else None
+    live = (lambda: keys_frame(spark, live_keys())) if live_keys is not None else None
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"),
                            check=lambda current: _one_frequency(current, keys, freq), live=live)
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)

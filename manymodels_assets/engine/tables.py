@@ -92,11 +92,13 @@ def stage_version(lake, table: str, df: DataFrame, run_id: str, partition_by=("k
 
 def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, keys: DataFrame, run_id: str,
                  sort_by=("key",), check: Callable[[DataFrame | None], None] | None = None,
-                 live: DataFrame | None = None) -> str:
+                 live: Callable[[], DataFrame] | None = None) -> str:
     """New current version of ``table``: its current rows for other keys plus ``new_rows`` for ``keys``.
 
     Rerunning with the same input gives the same table: rows of the rerun keys are replaced.
-    With ``live`` (a ``key`` column), rows of keys outside it are dropped: keys that were retired.
+    With ``live`` (returns a ``key`` column, called under the lock: a key added since this run
+    started may already have rows from a run that published first), rows of keys outside it are
+    dropped: keys that were retired.
     Holds the table's lock from reading the current version to publishing the next; ``check``
     sees that current version (without the retired keys) under the lock (a run started beside
     this one cannot slip past it) and raises to write nothing.
@@ -104,7 +106,7 @@ def replace_keys(spark: SparkSession, lake, table: str, new_rows: DataFrame, key
     with lake.lock(table):
         current = read_current(spark, lake, table)
         if current is not None and live is not None:
-            current = current.join(live.select("key"), "key", "left_semi")
+            current = current.join(live().select("key"), "key", "left_semi")
         if check is not None:
             check(current)
         merged = new_rows
