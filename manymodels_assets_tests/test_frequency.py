@@ -290,6 +290,9 @@ def test_a_deleted_partition_does_not_pin_the_series_tables_frequency(tmp_path):
     ("2024-06-30", "M", "W-SAT", range(7), "2024-06-30"),
     ("2024-05-15", "3M", "D", range(7), "2024-03-31"),         # multiples are aligned on the epoch: Apr-Jun
     ("2024-06-03", "D", "D", range(7), "2024-06-03"),
+    ("2026-07-19", "M", "2W-SAT", range(7), "2026-07-19"),     # fortnightly: next report Aug 2, July is whole
+    ("2026-07-12", "M", "2W-SAT", range(7), "2026-06-30"),     # next report Jul 26: July waits
+    ("2024-06-24", "W-SUN", "D", (0, 2, 4), "2024-06-23"),     # Mon/Wed/Fri shops: Wed and Fri to come
 ])
 def test_the_last_complete_period(end, freq, data_freq, open_days, complete):
     from manymodels_assets.forecasting.frequency import last_complete_day
@@ -330,3 +333,30 @@ def test_daily_sales_set_to_months_wait_for_the_month_to_complete(tmp_path):
                                           for d in more[more.weekday < 6]], columns=raw.columns)]), "r3")
     built = update_series(spark, lake, pairs, "MS", "zero", "r4")
     assert (str(built.end), built.held_back) == ("2024-06-29", "")
+
+
+def test_a_panel_too_irregular_to_infer_still_waits_for_whole_periods(tmp_path):
+    """Shops open Monday, Wednesday and Friday: "auto" cannot name the frequency (gaps of 2 and 3
+    days), so the team sets weeks by hand; the week that has only its Monday is not built yet."""
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+    from manymodels_assets.engine.tables import stage_version
+    from manymodels_assets.forecasting.keys import encode_key
+    from manymodels_assets.resources.lake import LakeResource
+    from manymodels_assets_tests.servers import spark_session
+
+    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    days = pd.date_range("2024-01-01", "2024-06-24", freq="D")
+    days = days[days.weekday.isin([0, 2, 4])]
+    raw = pd.DataFrame([("S1", "I1", d.date(), 10.0, 2.0, 0, "d1") for d in days],
+                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
+                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    pairs = pd.DataFrame({"key": [encode_key("S1", "I1")], "store_id": ["S1"], "item_id": ["I1"]})
+    with pytest.raises(ValueError, match="cannot infer a frequency"):
+        update_series(spark, lake, pairs, "auto", "zero", "r1")
+    built = update_series(spark, lake, pairs, "W-SUN", "zero", "r2")
+    assert (str(built.end), built.held_back) == (
+        "2024-06-23", "rows from 2024-06-24 to 2024-06-24 wait for their W-SUN period to complete")
+    series = spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)).toPandas()
+    assert series["units"].min() == 30.0  # every built week whole: Monday, Wednesday and Friday

@@ -42,11 +42,14 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
                       lake: LakeResource) -> dg.MaterializeResult:
     """One regular series per store-item: a row per period (day, week, month, quarter: `freq`,
     inferred by default) from its first sale to the last date in the raw data, missing periods
-    filled with 0 units (or interpolated: `fill`). The table holds one frequency.
+    filled with 0 units (or interpolated: `fill`). The table holds one frequency. Sales finer
+    than a frequency set by hand end at the last complete period (`held_back`: June 1-3 of daily
+    sales wait until June is whole).
 
     Each series carries its data version (a hash of its values), which the models trained on it
     record. Select many partitions and they are built in one Spark job (single-run backfill). The
-    series of a store-item whose partition was deleted are dropped from the table at the next build.
+    series of a store-item whose partition was deleted are dropped from the table at the next build
+    (the next ingest registers it again while raw_sales holds its sales).
     """
     keys = selected_keys(context)
     try:
@@ -59,7 +62,8 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
         context.log.info(f"the last {built.freq} period is not complete: {built.held_back}")
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
-        context.log.warning(f"{len(missing)} selected store-items have no sales rows, e.g. {missing[:5]}")
+        context.log.warning(f"{len(missing)} selected store-items have no sales rows up to {built.end}, "
+                            f"e.g. {missing[:5]}")
     return report.result(context, keys, metadata={
         "series": len(stats),
         "partition_range": partition_range(keys),

@@ -49,8 +49,9 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
                   live_keys: Callable[[], list[str]] | None = None) -> SeriesUpdate:
     """Rebuild the series of ``pairs`` (key, store_id, item_id) from the current raw table into a
     new version of the series table. With ``live_keys`` (returns every store-item that is still a
-    partition; asked under the table's lock), the series of store-items no longer among them (their partition was deleted) are
-    dropped from the table: nothing can select them again, and they would hold its old frequency."""
+    partition; asked under the table's lock), the series of store-items no longer among them
+    (their partition was deleted) are dropped from the table: no run can select them until an
+    ingest registers them again, and meanwhile they would pin the table's frequency."""
     raw = read_current(spark, lake, layout.RAW_SALES)
     if raw is None:
         raise LookupError("raw_sales has not been materialized yet: materialize it first")
@@ -81,8 +82,10 @@ def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) 
     weekdays are those with any sales row in its last ``weeks`` weeks."""
     try:
         data_freq = infer_frequency(raw)
-    except ValueError:  # dates too irregular to say what a report period is: take them as they come
-        return end
+    except ValueError:
+        # too few or too irregular dates to infer (such panels are the ones set by hand): dates
+        # are days, and the open-weekday rule still tells a whole period
+        data_freq = "D"
     if data_freq == freq:
         return end
     recent = raw.where(F.col("date") > F.lit(end - dt.timedelta(weeks=weeks)))

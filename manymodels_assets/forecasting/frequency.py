@@ -160,14 +160,18 @@ def last_complete_day(end, freq: str, data_freq: str, open_weekdays=range(7)) ->
     last report comes in: June 1-3 summed as June would look like a collapse in sales. Daily data
     is complete when no day the panel opens on (``open_weekdays``, Monday = 0) remains in the
     period, so shops closed on Sundays or on the month's last day do not hold a period back;
-    coarser data when its next report would fall in the next period.
+    coarser data when its next report would fall in the next period (weekly data reports every
+    week, or every ``n`` weeks, from its last date).
     """
     end = pd.Timestamp(end).normalize()
     period = period_index([end], freq)[0]
     last = period.end_time.normalize()
+    n, base = split_freq(data_freq)
     if data_freq == "D":
         rest = pd.date_range(end + pd.Timedelta(days=1), last, freq="D")
         complete = not any(day.weekday() in set(open_weekdays) for day in rest)
+    elif base == "W":  # the data's own cycle (a fortnight from its last report), not the epoch's
+        complete = end + pd.Timedelta(weeks=n) > last
     else:
         complete = (period_index([end], data_freq)[0] + 1).start_time > last
     return end.date() if complete else (period.start_time - pd.Timedelta(days=1)).date()
