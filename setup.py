@@ -17,6 +17,8 @@ setup(
         "dagster-postgres==0.29.27",
         # [connect]: the Spark Connect client (MANYMODELS_SPARK_REMOTE=sc://...)
         "pyspark[connect]==4.3.0",
+        # field docstrings as the launchpad's help texts (use_attribute_docstrings)
+        "pydantic>=2.7,<3",
         "pandas>=2.2,<3",
         "numpy>=1.26",
         "pyarrow>=15",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from manymodels_assets import layout
-from manymodels_assets.assets.promotion import PREVIOUS, PRODUCTION
+from manymodels_assets.aliases import PREVIOUS, PRODUCTION
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from manymodels_assets import layout
-from manymodels_assets.assets.promotion import PRODUCTION
+from manymodels_assets.aliases import PRODUCTION
 from manymodels_assets.forecasting import status
 from manymodels_assets.forecasting.promotion import DECISIONS
 from manymodels_assets.settings import redacted

@@ -52,11 +52,46 @@ def test_a_deployment_default_replaces_the_built_in_one_and_a_run_still_override
     ({"candidates": ["etss"]}, "unknown candidates ['etss']"),
     ({"retrain": "sometimes"}, 'retrain must be "changed" or "all"'),
     ({"n_folds": "three"}, "n_folds"),
+    ({"horizon": "6"}, 'root:horizon. Value "6"'),  # as strict as the launchpad: text is not a number
+    ({"use_panel_prior": "off"}, 'root:use_panel_prior. Value "off"'),
 ])
 def test_a_bad_training_default_is_refused_naming_the_file_and_the_key(values, message):
     with pytest.raises(RunConfigError) as err:
         with_defaults(TrainingSettings, values, "/etc/mm.yaml: ops.trained_models.config")
     assert str(err.value).startswith("/etc/mm.yaml: ops.trained_models.config: ") and message in str(err.value)
+
+
+@pytest.mark.parametrize("cls, values, message", [
+    ("PromotionConfig", {"metric": "MASE"}, "metric 'MASE' not in"),
+    ("PromotionConfig", {"min_new_points": 0}, "min_new_points must be >= 1"),
+    ("ScoringConfig", {"horizon": -3}, "horizon must be >= 1"),
+    ("ScoringConfig", {"horizon": 0}, "horizon must be >= 1"),
+    ("IngestConfig", {"min_date": "x"}, "min_date must be a date, YYYY-MM-DD, not 'x'"),
+])
+def test_what_a_later_run_would_refuse_is_refused_at_load(cls, values, message):
+    from manymodels_assets.assets import forecasts, promotion, raw_sales
+
+    config = {"PromotionConfig": promotion.PromotionConfig, "ScoringConfig": forecasts.ScoringConfig,
+              "IngestConfig": raw_sales.IngestConfig}[cls]
+    with pytest.raises(RunConfigError, match=message):
+        with_defaults(config, values, "f.yaml: ops.x.config")
+
+
+def test_a_field_keeps_its_constraints_under_a_new_default():
+    import pydantic
+
+    class Bounded(dg.Config):
+        n: int = pydantic.Field(3, ge=1)
+
+    assert with_defaults(Bounded, {"n": 5}, "f.yaml")().n == 5
+    with pytest.raises(pydantic.ValidationError):
+        with_defaults(Bounded, {"n": 5}, "f.yaml")(n=0)
+
+
+def test_the_settings_cannot_name_another_file_than_the_imported_one(tmp_path):
+    with pytest.raises(ValueError, match="MANYMODELS_RUN_CONFIG is read when manymodels_assets is imported"):
+        build_definitions(Settings.from_env({"MANYMODELS_HOME": str(tmp_path),
+                                             "MANYMODELS_RUN_CONFIG": str(tmp_path / "x.yaml")}))
 
 
 def test_a_bad_frequency_default_is_refused():
@@ -69,6 +104,16 @@ def test_the_file_is_the_launchpads_shape_and_nothing_else(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("ops:\n  trained_models:\n    config:\n      horizon: 6\n")
     assert read_file(str(path)) == {"trained_models": {"horizon": 6}}
+    path.write_text("ops:\n  raw_sales:\n    config:\n      min_date: 2020-01-01\n")
+    assert read_file(str(path)) == {"raw_sales": {"min_date": "2020-01-01"}}  # a YAML date, as text
+    path.write_text("ops:\n  trained_models:\n    config: {horizon: 6}\n  trained_models:\n    config: {horizon: 7}\n")
+    with pytest.raises(RunConfigError, match=r"\['trained_models'\] given twice"):
+        read_file(str(path))
+    for empty in ("", "# all commented out\n", "ops:\n", "ops: []\n", "ops:\n  trained_models:\n",
+                  "ops:\n  trained_models:\n    config:\n", "ops:\n  trained_models: {}\n"):
+        path.write_text(empty)
+        with pytest.raises(RunConfigError, match="run.yaml"):  # a truncated file is not "no defaults"
+            read_file(str(path))
     with pytest.raises(RunConfigError, match="cannot read .*missing.yaml"):
         read_file(str(tmp_path / "missing.yaml"))
     path.write_text("ops: [unclosed\n")
@@ -116,6 +161,10 @@ def test_a_bad_file_stops_the_code_location_from_loading(tmp_path):
                           "-w", "workspace.yaml"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert f"{run_config}: ops.trained_models.config: horizon must be >= 1" in out.stdout + out.stderr
+    # an emergency rollback and the scoring service do not need the assets' config
+    out = subprocess.run([sys.executable, "-c", "import manymodels_assets.rollback, manymodels_assets.serving.server"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
 
 
 def test_every_resource_field_of_ours_has_its_help_text(tmp_path):

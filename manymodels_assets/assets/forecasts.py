@@ -4,9 +4,10 @@ from typing import Optional
 import dagster as dg
 
 from manymodels_assets import layout
+from manymodels_assets.aliases import PRODUCTION
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import Stopwatch, key_pairs, partition_range, selected_keys
-from manymodels_assets.assets.promotion import PRODUCTION, promoted_models
+from manymodels_assets.assets.promotion import promoted_models
 from manymodels_assets.assets.run_defaults import DEPLOYMENT, DocumentedConfig
 from manymodels_assets.engine.scoring import read_actuals, read_forecasts, update_forecasts
 from manymodels_assets.partitions import store_item
@@ -19,7 +20,12 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 @DEPLOYMENT.of("batch_forecasts")
 class ScoringConfig(DocumentedConfig):
     horizon: Optional[int] = None
-    """Steps to forecast; default: each model's training horizon (28 days, or 12 weeks for weekly data)."""
+    """Periods to forecast; empty: each model's training horizon (by default 28 days, 12 weeks,
+    12 months, 8 quarters)."""
+
+    def check(self) -> None:
+        if self.horizon is not None and self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1 (or empty: each model's own), not {self.horizon}")
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[promoted_models],
@@ -31,6 +37,10 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     else the one alias `production` points at. A point forecast and a prediction interval per
     step, written to the lake's `forecasts` table; rescoring a series replaces its old rows.
     """
+    try:
+        config.check()
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
     keys = selected_keys(context)
     pinned = context.run.tags.get(lineage.PRODUCTION_VERSION_TAG)
     production = production_registry.version(pinned) if pinned else production_registry.version_by_alias(PRODUCTION)

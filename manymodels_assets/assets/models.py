@@ -42,9 +42,9 @@ class TrainingSettings(DocumentedConfig):
     n_folds: int = _D.n_folds
     """Rolling-origin backtest folds."""
     horizon: Optional[int] = _D.horizon
-    """Backtest and forecast horizon; default 28 days, 12 weeks, 12 months, 8 quarters, 48 hours."""
+    """Backtest and forecast horizon; empty: the frequency's (28 days, 12 weeks, 12 months, 8 quarters, 48 hours)."""
     season_length: Optional[int] = _D.season_length
-    """Season length; default 7 for daily data, 52 weekly, 12 monthly, 4 quarterly, 24 hourly."""
+    """Season length; empty: the frequency's (7 for daily data, 52 weekly, 12 monthly, 4 quarterly, 24 hourly)."""
     interval_level: float = _D.interval_level
     """Prediction interval level."""
     interval_scale: str = _D.interval_scale
@@ -60,13 +60,13 @@ class TrainingSettings(DocumentedConfig):
     """How much better (relative) a series' own best candidate must be to leave the panel's choice."""
     inactive_seasons: Optional[int] = _D.inactive_seasons
     """A series with no sales in this many seasons is `inactive`: a flagged zero forecast, no models
-    fit, until it sells again. Default: 13 weeks of daily data, a year of weekly, monthly or
+    fit, until it sells again. Empty: 13 weeks of daily data, a year of weekly, monthly or
     quarterly data; 0 switches it off."""
     pooled_group: str = _D.pooled_group
     """The pooled candidate's groups, one LightGBM each: "item" (an item across its stores),
     "store" (a store's items) or "all" (one model: fine for small panels, one Spark task)."""
     max_history: Optional[int] = _D.max_history
-    """Latest periods a series trains on. Default: three years of daily data (older days say little
+    """Latest periods a series trains on. Empty: three years of daily data (older days say little
     about the next 28 and would multiply the cost of long histories), every period of weekly,
     monthly and quarterly data; 0: the whole history."""
     plot_series: int = 12

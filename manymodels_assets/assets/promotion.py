@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from manymodels_assets import layout
+from manymodels_assets.aliases import PREVIOUS, PRODUCTION
 from manymodels_assets.assets import lineage, report
 from manymodels_assets.assets.common import partition_range, selected_keys, stamped_id
 from manymodels_assets.assets.models import trained_models
@@ -18,8 +19,6 @@ from manymodels_assets.resources.lake import LakeResource
 from manymodels_assets.resources.registry import ModelRegistryResource, model_set_of
 from manymodels_assets.resources.spark import SparkResource
 
-PRODUCTION = "production"
-PREVIOUS = "previous"
 _D = PromotionRule()
 
 
@@ -28,7 +27,7 @@ class PromotionConfig(DocumentedConfig):
     metric: str = _D.metric
     """Champion against challenger: the new model replaces the production model of a series only
     when it forecasts the newest periods neither trained on better by this metric (mase, wape,
-    smape, mae, rmse)."""
+    smape, mae, rmse or mape)."""
     min_improvement: float = _D.min_improvement
     """How much better (relative) the new model must be on that window (0: any improvement)."""
     min_new_points: int = _D.min_new_points

@@ -28,7 +28,10 @@ class IngestConfig(DocumentedConfig):
     """Units above this are rejected as implausible (as are negative, infinite and missing units)."""
 
     def check(self) -> None:
-        dt.date.fromisoformat(self.min_date)
+        try:
+            dt.date.fromisoformat(self.min_date)
+        except ValueError:
+            raise ValueError(f"min_date must be a date, YYYY-MM-DD, not {self.min_date!r}") from None
 
     def rules(self, feed: landing.Feed) -> RowRules:
         ahead = self.calendar_max_days_ahead if feed is landing.CALENDAR else self.max_days_ahead

@@ -15,17 +15,24 @@ the sensors. A run's own config still wins, field by field (the weekly schedule'
 ``retrain: all`` keeps the file's candidates). Before this, schedules and sensors always ran the
 built-in defaults, so a frequency set by hand went back to "auto" at the next 02:00 run.
 
-The file is read when the code location loads; a bad one stops the load with an error that
-names the file and the key, so a typo cannot quietly fall back to the built-in default.
+The file is read when the code location loads, and again by each run's own process (Dagster
+starts runs in a fresh process that imports the code): an edit applies to the runs started after
+it, and the launchpad shows it once the code location is reloaded. A bad file stops the load (or
+the runs started after a bad edit) with an error that names the file and the key, so a typo
+cannot quietly fall back to the built-in default.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Optional
 
 import dagster as dg
 import pydantic
 import yaml
+from dagster._config import validate_config
+from dagster._config.pythonic_config.config import infer_schema_from_config_class
+from pydantic.fields import FieldInfo
 
 from manymodels_assets.settings import Settings
 
@@ -45,7 +52,7 @@ def read_file(path: Optional[str]) -> dict[str, dict[str, Any]]:
         return {}
     try:
         with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
+            document = yaml.load(handle, Loader=_UniqueKeys)
     except OSError as exc:
         raise RunConfigError(f"MANYMODELS_RUN_CONFIG: cannot read {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -53,38 +60,57 @@ def read_file(path: Optional[str]) -> dict[str, dict[str, Any]]:
     return parse(document, path)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """YAML that refuses a key given twice (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if twice:
+            raise yaml.constructor.ConstructorError(None, None, f"{twice} given twice", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse(document: Any, source: str) -> dict[str, dict[str, Any]]:
-    if document is None:
-        return {}
-    if not isinstance(document, Mapping):
-        raise RunConfigError(f"{source}: expected a mapping with an `ops:` section, found {type(document).__name__}")
+    """``{asset: {field: value}}`` from the file's document; an empty file or section is refused
+    (a truncated file must not pass for "no defaults")."""
+    if not isinstance(document, Mapping) or not document:
+        found = "nothing" if document is None else type(document).__name__
+        raise RunConfigError(f"{source}: expected a mapping with an `ops:` section, found {found} "
+                             "(unset MANYMODELS_RUN_CONFIG for the built-in defaults)")
     extra = sorted(set(document) - {"ops"})
     if extra:
         raise RunConfigError(f"{source}: only `ops:` (the assets' config) belongs here, not {extra}; "
                              "resources are set by MANYMODELS_ variables")
-    ops = document.get("ops") or {}
-    if not isinstance(ops, Mapping):
+    ops = document["ops"]
+    if not isinstance(ops, Mapping) or not ops:
         raise RunConfigError(f"{source}: `ops:` must map asset names to their config")
     defaults = {}
     for asset, entry in ops.items():
-        if not isinstance(entry, Mapping) or set(entry) - {"config"}:
+        if not isinstance(entry, Mapping) or set(entry) != {"config"}:
             raise RunConfigError(f"{source}: ops.{asset} must hold one key, `config:`")
-        config = entry.get("config") or {}
-        if not isinstance(config, Mapping):
+        config = entry["config"]
+        if not isinstance(config, Mapping) or not config:
             raise RunConfigError(f"{source}: ops.{asset}.config must map field names to values")
-        defaults[str(asset)] = dict(config)
+        # YAML reads 2020-01-01 as a date; the launchpad's fields take it as text
+        defaults[str(asset)] = {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in config.items()}
     return defaults
 
 
 def with_defaults(cls: type[dg.Config], values: Mapping[str, Any], where: str) -> type[dg.Config]:
-    """``cls`` with ``values`` as its fields' defaults (help texts kept), checked as a run would be:
-    unknown fields and wrong types are refused, and so is what the class's ``check`` refuses (a
-    horizon of 0, an unknown frequency): now, when the code location loads, not at 02:00."""
+    """``cls`` with ``values`` as its fields' defaults (help texts and constraints kept), checked
+    as a run would be: unknown fields and wrong types are refused (strictly, as the launchpad
+    does: "6" is not a number), and so is what the class's ``check`` refuses (a horizon of 0, an
+    unknown frequency): when the code location loads, not at 02:00."""
     if not values:
         return cls
     unknown = sorted(set(values) - set(cls.model_fields))
     if unknown:
         raise RunConfigError(f"{where}: no field {unknown} (fields: {sorted(cls.model_fields)})")
+    # Dagster's own check of the values against the launchpad's schema (pydantic would take "6")
+    typed = validate_config(infer_schema_from_config_class(cls).config_type, dict(values))
+    if not typed.success:
+        raise RunConfigError(f"{where}: " + "; ".join(error.message for error in typed.errors))
     try:
         checked = cls(**values)
         if hasattr(checked, "check"):
@@ -92,7 +118,7 @@ def with_defaults(cls: type[dg.Config], values: Mapping[str, Any], where: str) -
     except (pydantic.ValidationError, ValueError, TypeError) as exc:
         raise RunConfigError(f"{where}: {exc}") from None
     fields = {name: (cls.model_fields[name].annotation,
-                     pydantic.Field(default=getattr(checked, name), description=cls.model_fields[name].description))
+                     FieldInfo.merge_field_infos(cls.model_fields[name], default=getattr(checked, name)))
               for name in values}
     return pydantic.create_model(cls.__name__, __base__=cls, __module__=cls.__module__, __doc__=cls.__doc__,
                                  **fields)
@@ -101,8 +127,9 @@ def with_defaults(cls: type[dg.Config], values: Mapping[str, Any], where: str) -
 class RunDefaults:
     """The defaults of one deployment, handed out to the assets' config classes by asset name."""
 
-    def __init__(self, defaults: Mapping[str, Mapping[str, Any]], source: str):
-        self.defaults, self.source, self.claimed = defaults, source, set()
+    def __init__(self, defaults: Mapping[str, Mapping[str, Any]], path: Optional[str]):
+        self.defaults, self.path, self.claimed = defaults, path, set()
+        self.source = path or "(no file)"
 
     def of(self, asset: str):
         """Class decorator: the config class of ``asset``, with this deployment's defaults."""
@@ -120,5 +147,5 @@ class RunDefaults:
 
 
 _settings = Settings.from_env()
-DEPLOYMENT = RunDefaults(read_file(_settings.run_config_file), _settings.run_config_file or "(no file)")
+DEPLOYMENT = RunDefaults(read_file(_settings.run_config_file), _settings.run_config_file)
 """This code location's defaults (MANYMODELS_RUN_CONFIG), read once when it loads."""

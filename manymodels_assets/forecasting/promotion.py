@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from manymodels_assets.forecasting import status
+from manymodels_assets.forecasting.metrics import METRICS
 
 PROMOTED = "promoted"  # the new model goes to production
 PROVISIONAL = "provisional"  # a first model that failed its gate, deployed so the series has a forecast
@@ -34,6 +35,16 @@ class PromotionRule:
     # A first model that fails its gate is still deployed ("provisional") so every series has a
     # forecast; False rejects it instead.
     deploy_first_model: bool = True
+
+    def __post_init__(self):
+        if self.metric not in METRICS:
+            raise ValueError(f"metric {self.metric!r} not in {METRICS}")
+        if self.min_new_points < 1:
+            raise ValueError(f"min_new_points must be >= 1, not {self.min_new_points}")
+        if not 0 <= self.min_improvement < 1:
+            raise ValueError(f"min_improvement is a share: 0 (any improvement) up to below 1, not {self.min_improvement}")
+        if self.first_model_max_mase <= 0:
+            raise ValueError(f"first_model_max_mase must be > 0, not {self.first_model_max_mase}")
 
 
 def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: PromotionRule) -> pd.DataFrame:

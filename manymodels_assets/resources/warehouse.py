@@ -35,7 +35,8 @@ class WarehouseResource(dg.ConfigurableResource):
     model_config = ConfigDict(use_attribute_docstrings=True)
 
     connection_string: str
-    """The ODBC connection string (from MANYMODELS_WAREHOUSE_ODBC by name, never shown)."""
+    """The ODBC connection string: MANYMODELS_WAREHOUSE_ODBC, taken by name so it is never shown,
+    or the embedded SQLite file when that is unset."""
     dialect: Literal["sqlite", "postgresql", "synapse"] = "sqlite"
     """The SQL the warehouse speaks (MANYMODELS_WAREHOUSE_DIALECT)."""
     table: str = "forecasts"

@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from manymodels_assets.aliases import PRODUCTION
 from manymodels_assets.serving.errors import (LAKE_ERRORS, LakeUnavailable, NoProductionSet, RegistryUnavailable,
                                               ServiceUnavailable)
 from manymodels_assets.model_set_index import ModelSetReader, load_index
 
 log = logging.getLogger(__name__)
 
-PRODUCTION_ALIAS = "production"
 # MLflow's answers when the registry works but has no such model or alias.
 _NOT_FOUND_CODES = ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
 
@@ -41,7 +41,7 @@ class ProductionSet:
     reader: ModelSetReader
 
 
-def resolve_alias(registry, alias: str = PRODUCTION_ALIAS) -> AliasTarget:
+def resolve_alias(registry, alias: str = PRODUCTION) -> AliasTarget:
     """The model set the registry's alias points at.
 
     Not ``ModelRegistryResource.version_by_alias``: that answers None for every failure, and

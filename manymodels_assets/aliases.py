@@ -1,0 +1,5 @@
+"""The production registry's aliases, one name each for the pipeline, the rollback command and serving."""
+PRODUCTION = "production"
+"""The model set that scoring and the real-time service use."""
+PREVIOUS = "previous"
+"""The one production pointed at before the last promotion: what a rollback returns to."""
