@@ -148,4 +148,5 @@ class RunDefaults:
 
 _settings = Settings.from_env()
 DEPLOYMENT = RunDefaults(read_file(_settings.run_config_file), _settings.run_config_file)
-"""This code location's defaults (MANYMODELS_RUN_CONFIG), read once when it loads."""
+"""This deployment's defaults (MANYMODELS_RUN_CONFIG), read when this module is imported: by the
+code location as it loads, and by each run's own process."""
