@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 
 SENSORS = ("landing_zone_sensor", "retrain_on_new_sales", "promote_after_training", "score_after_promotion")
 CYCLE = ("ingest_pipeline", "training_pipeline", "promotion_pipeline", "batch_scoring_pipeline")
+TEAM_CANDIDATES = ["naive", "seasonal_naive", "tsb"]
 KEYS = sorted(encode_key(f"S{s:04d}", f"I{i:05d}") for s in (1, 2) for i in (1, 2, 3))
 
 
@@ -94,7 +95,10 @@ def local(tmp_path_factory, connect):
 
     tmp = tmp_path_factory.mktemp("local")
     home = make_home(tmp / "dagster", run_queue={"max_concurrent_runs": 1})
-    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2", MANYMODELS_SPARK_REMOTE=connect)
+    # the team's own defaults (MANYMODELS_RUN_CONFIG), which the sensor-started runs must use
+    (tmp / "run_config.yaml").write_text(f"ops:\n  trained_models:\n    config:\n      candidates: {TEAM_CANDIDATES}\n")
+    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2", MANYMODELS_SPARK_REMOTE=connect,
+                  MANYMODELS_RUN_CONFIG=str(tmp / "run_config.yaml"))
     yield from _start(tmp, env, home, fsspec.filesystem("file"), str(tmp / "mm" / "lake" / "landing"))
 
 
@@ -102,6 +106,10 @@ def test_a_drop_runs_the_whole_cycle_by_itself(local):
     assert sorted(local.instance.get_dynamic_partitions("store_item")) == KEYS
     for job in CYCLE:
         assert local.runs(job, dg.DagsterRunStatus.SUCCESS), job
+    # started by a sensor with no config of its own: trained the deployment's candidates, not the
+    # built-in daily ones (seasonal_naive, tsb, regression, pooled)
+    training = local.runs("training_pipeline", dg.DagsterRunStatus.SUCCESS)[-1]  # the first
+    assert sorted(local.trained(training)["panel_ranking"].split(", ")) == sorted(TEAM_CANDIDATES)
     wh = local.warehouse()
     assert len(wh) == 6 * 28 and wh.groupby(["store_id", "item_id"]).size().eq(28).all()
 

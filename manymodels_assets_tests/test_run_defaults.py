@@ -1,5 +1,4 @@
 """A deployment's own config defaults (MANYMODELS_RUN_CONFIG) and the launchpad's help texts."""
-import json
 import os
 import subprocess
 import sys
@@ -127,29 +126,6 @@ def test_the_file_is_the_launchpads_shape_and_nothing_else(tmp_path):
     deployment.of("trained_models")(TrainingSettings)
     with pytest.raises(RunConfigError, match=r"f.yaml: no configurable asset \['trained_model'\]"):
         deployment.check_all_used()
-
-
-@pytest.mark.integration
-def test_the_schedules_run_with_the_deployments_defaults(tmp_path):
-    """The code location loaded from the environment, as the daemon loads it: the Sunday schedule's
-    request sets only `retrain: all`, and the run builds monthly series and trains the file's
-    candidates (before, every scheduled run went back to "auto" and the built-in candidates)."""
-    run_config = tmp_path / "pipeline.yaml"
-    run_config.write_text(
-        "ops:\n"
-        "  store_item_series:\n    config:\n      freq: MS\n"
-        "  trained_models:\n    config:\n      candidates: [seasonal_naive, theta]\n      horizon: 3\n")
-    env = {**os.environ, "MANYMODELS_HOME": str(tmp_path / "home"), "MANYMODELS_RUN_CONFIG": str(run_config),
-           "MANYMODELS_SPARK_MASTER": "local[2]", "MANYMODELS_SPARK_DRIVER_MEMORY": "1g",
-           "PYSPARK_PYTHON": sys.executable}
-    env.pop("DAGSTER_HOME", None)
-    out = subprocess.run([sys.executable, "-m", "manymodels_assets_tests.run_defaults_child"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
-    assert seen["request_run_config"] == {"ops": {"trained_models": {"config": {"retrain": "all"}}}}
-    assert seen["freq"] == "M"  # daily sales, monthly series: the file's choice, not "auto"'s D
-    assert sorted(seen["ranked"]) == ["seasonal_naive", "theta"]
 
 
 def test_a_bad_file_stops_the_code_location_from_loading(tmp_path):
