@@ -6,6 +6,7 @@ import pandas as pd
 
 from manymodels_assets import layout
 from manymodels_assets.aliases import PRODUCTION
+from manymodels_assets.assets.run_defaults import DEPLOYMENT
 from manymodels_assets.forecasting import status
 from manymodels_assets.forecasting.promotion import DECISIONS
 from manymodels_assets.settings import redacted
@@ -21,7 +22,12 @@ def summary(defs: dg.Definitions, instance: dg.DagsterInstance) -> str:
 def _summary(lake, warehouse, training, production, instance: dg.DagsterInstance) -> str:
     lines = ["", "=" * 72, "manymodels demo summary", "=" * 72]
     series = pd.read_parquet(lake.uri(layout.SERIES, lake.current_version(layout.SERIES)), columns=["key"])
-    lines.append(f"series:            {series['key'].nunique()} store-items, {len(series):,} points")
+    built = instance.get_latest_materialization_event(dg.AssetKey("store_item_series"))
+    md = built.asset_materialization.metadata if built is not None else {}
+    freq = f", frequency {md['freq'].value}" if "freq" in md else ""
+    lines.append(f"series:            {series['key'].nunique()} store-items, {len(series):,} points{freq}")
+    if "held_back" in md and not md["held_back"].value.startswith("nothing"):
+        lines.append(f"  waiting:         {md['held_back'].value}")
     newest = training.latest_version()
     models = pd.read_parquet(lake.uri(layout.model_set(newest.tags["model_set"])),
                              columns=["key", "status", "forecaster", "mase", "wape", "interval_coverage"])
@@ -54,5 +60,6 @@ def _summary(lake, warehouse, training, production, instance: dg.DagsterInstance
               f"  production reg.    {redacted(production.tracking_uri)}",
               f"  warehouse          {warehouse.describe()}",
               f"  Dagster runs       {instance.root_directory}  (make ui)",
+              f"  config defaults    {DEPLOYMENT.path or 'built in (MANYMODELS_RUN_CONFIG unset)'}",
               "=" * 72]
     return "\n".join(lines)

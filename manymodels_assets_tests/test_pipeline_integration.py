@@ -210,6 +210,7 @@ def test_retraining_carries_unchanged_series_over_and_a_full_retrain_moves_the_a
     assert str(production.version_by_alias("previous").version) == "1"
     text = summary(defs, instance)
     assert "27 store-items" in text and f"{27 * 28:,} forecast rows for 27 series" in text
+    assert "points, frequency D" in text and "config defaults    built in" in text
 
 
 def test_promoting_again_without_new_models_registers_nothing(pipeline):
