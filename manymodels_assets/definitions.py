@@ -63,9 +63,10 @@ def lake_resource(settings: Settings) -> LakeResource:
 def build_definitions(settings: Settings) -> dg.Definitions:
     # In-process executor: every step of a run shares one Spark session instead of starting
     # a JVM per step (8-30 s each).
-    if settings.run_config_file != DEPLOYMENT.path:
-        raise ValueError(f"MANYMODELS_RUN_CONFIG is read when manymodels_assets is imported ({DEPLOYMENT.path!r}); "
-                         f"these settings name {settings.run_config_file!r}: set it in the environment instead")
+    if settings.run_config_file and settings.run_config_file != DEPLOYMENT.path:
+        raise ValueError(f"these settings name {settings.run_config_file!r} as MANYMODELS_RUN_CONFIG, but it is read "
+                         f"from the environment when manymodels_assets is imported ({DEPLOYMENT.path!r} then): "
+                         "set it in the environment instead")
     DEPLOYMENT.check_all_used()
     assets = [raw_sales, store_item_series, trained_models, promoted_models, batch_forecasts,
               build_warehouse_asset(settings.warehouse_dialect)]

@@ -360,3 +360,10 @@ def test_a_panel_too_irregular_to_infer_still_waits_for_whole_periods(tmp_path):
         "2024-06-23", "rows from 2024-06-24 to 2024-06-24 wait for their W-SUN period to complete")
     series = spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)).toPandas()
     assert series["units"].min() == 30.0  # every built week whole: Monday, Wednesday and Friday
+    # monthly reports on irregular days (also set by hand) are not days: taken as they come
+    reports = pd.to_datetime(["2024-01-05", "2024-02-12", "2024-03-03", "2024-04-20", "2024-05-09", "2024-06-14"])
+    monthly = pd.DataFrame([("S1", "I1", d.date(), 10.0, 2.0, 0, "d2") for d in reports], columns=raw.columns)
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(monthly), "r3",
+                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    built = update_series(spark, lake, pairs, "Q", "zero", "r4")
+    assert (str(built.end), built.held_back) == ("2024-06-14", "")

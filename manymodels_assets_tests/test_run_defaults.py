@@ -88,7 +88,7 @@ def test_a_field_keeps_its_constraints_under_a_new_default():
 
 
 def test_the_settings_cannot_name_another_file_than_the_imported_one(tmp_path):
-    with pytest.raises(ValueError, match="MANYMODELS_RUN_CONFIG is read when manymodels_assets is imported"):
+    with pytest.raises(ValueError, match="as MANYMODELS_RUN_CONFIG, but it is read from the environment"):
         build_definitions(Settings.from_env({"MANYMODELS_HOME": str(tmp_path),
                                              "MANYMODELS_RUN_CONFIG": str(tmp_path / "x.yaml")}))
 
@@ -105,6 +105,8 @@ def test_the_file_is_the_launchpads_shape_and_nothing_else(tmp_path):
     assert read_file(str(path)) == {"trained_models": {"horizon": 6}}
     path.write_text("ops:\n  raw_sales:\n    config:\n      min_date: 2020-01-01\n")
     assert read_file(str(path)) == {"raw_sales": {"min_date": "2020-01-01"}}  # a YAML date, as text
+    path.write_text("ops:\n  trained_models:\n    config:\n      <<: {horizon: 6, n_folds: 2}\n      horizon: 7\n")
+    assert read_file(str(path)) == {"trained_models": {"horizon": 7, "n_folds": 2}}  # a merge key may be overridden
     path.write_text("ops:\n  trained_models:\n    config: {horizon: 6}\n  trained_models:\n    config: {horizon: 7}\n")
     with pytest.raises(RunConfigError, match=r"\['trained_models'\] given twice"):
         read_file(str(path))

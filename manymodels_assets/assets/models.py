@@ -141,7 +141,11 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     A backfill retrains every series it selects. A series whose training fails is recorded
     with status `failed` and its reason; the others are not affected.
     """
-    core, keys, timed = config.to_core(), selected_keys(context), Stopwatch()
+    try:
+        core = config.to_core()
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
+    keys, timed = selected_keys(context), Stopwatch()
     prior = _previous_prior(training_registry) if core.use_panel_prior else None
     model_set = stamped_id("ms", context.run_id)
     previous, _ = lineage.latest_model_sets(context.instance, context.asset_key, keys)

@@ -66,12 +66,15 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     `previous` keeps the one before, for rollback. Promotions take turns (a lake lock), and the
     alias moves only if it still points where this run found it.
     """
+    try:
+        rule = config.to_core()
+    except ValueError as exc:
+        raise dg.Failure(str(exc)) from None
     keys = selected_keys(context)
     session = spark.spark_session
     sources, untrained = lineage.model_sets_by_key(context, trained_models.key, keys)
     if not sources:
         raise dg.Failure(f"no trained models for {partition_range(keys)}: materialize trained_models first")
-    rule = config.to_core()
     with lake.lock(layout.PRODUCTION_LOCK):  # one promotion at a time reads and moves the alias
         current = production_registry.version_by_alias(PRODUCTION)
         current_set = model_set_of(current)

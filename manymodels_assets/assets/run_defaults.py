@@ -64,7 +64,9 @@ class _UniqueKeys(yaml.SafeLoader):
     """YAML that refuses a key given twice (plain YAML keeps the last one, silently)."""
 
     def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        # merge keys (<<) are not keys: a key they bring in may be overridden, as in plain YAML
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value
+                if key.tag != "tag:yaml.org,2002:merge"]
         twice = sorted({str(k) for k in keys if keys.count(k) > 1})
         if twice:
             raise yaml.constructor.ConstructorError(None, None, f"{twice} given twice", node.start_mark)

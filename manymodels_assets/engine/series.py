@@ -80,15 +80,19 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
 def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) -> dt.date:
     """Where the data fills whole ``freq`` periods (see last_complete_day); the panel's open
     weekdays are those with any sales row in its last ``weeks`` weeks."""
+    recent = raw.where(F.col("date") > F.lit(end - dt.timedelta(weeks=weeks)))
     try:
         data_freq = infer_frequency(raw)
     except ValueError:
-        # too few or too irregular dates to infer (such panels are the ones set by hand): dates
-        # are days, and the open-weekday rule still tells a whole period
+        # too few or too irregular dates to infer (such panels are the ones set by hand): when the
+        # recent dates are days a few apart (shops open Mon/Wed/Fri), the open-weekday rule still
+        # tells a whole period; irregular monthly reports are taken as they come
+        dates = pd.Series(sorted(r[0] for r in recent.select("date").distinct().collect()))
+        if len(dates) < 3 or pd.to_datetime(dates).diff().dt.days.median() > 3:
+            return end
         data_freq = "D"
     if data_freq == freq:
         return end
-    recent = raw.where(F.col("date") > F.lit(end - dt.timedelta(weeks=weeks)))
     # Spark counts Sunday as 1 ... Saturday as 7; Python's Monday is 0
     open_days = [(r[0] + 5) % 7 for r in recent.select(F.dayofweek("date")).distinct().collect()]
     return last_complete_day(end, freq, data_freq, open_days)
