@@ -156,3 +156,17 @@ def test_a_second_quarantine_of_the_same_name_keeps_the_first(tmp_path):
     assert [open(p, "rb").read() for p in moved] == [b"first", b"second"]
     assert "reason first" in open(moved[0] + ".reason.txt").read()
     assert "reason second" in open(moved[1] + ".reason.txt").read()
+
+
+def test_a_first_promotion_decides_without_a_warning():
+    """No production model yet: the champions table is empty (object columns after the merge)."""
+    import warnings
+
+    new = pd.DataFrame({"key": ["a", "b"], "status": ["ok", "ok"], "wape": [0.3, 0.5], "mase": [0.8, 1.2],
+                        "error": [None, None]})
+    champions = pd.DataFrame(columns=["key", "status", "points", "champion_score", "challenger_score", "note"],
+                             dtype=object)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = decide_promotions(new, champions, PromotionRule()).set_index("key")
+    assert list(d["decision"]) == ["promoted", "provisional"] and list(d["points"]) == [0, 0]

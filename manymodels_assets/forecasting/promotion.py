@@ -60,7 +60,8 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     has_champion = champ["champion_status"].notna().to_numpy()
     state = new["status"].to_numpy()
     mase, wape = new["mase"].astype(float).to_numpy(), new["wape"].astype(float).to_numpy()
-    points = champ.get("points", pd.Series(np.nan, index=champ.index)).fillna(0).astype(int).to_numpy()
+    # astype(float) first: with no production models yet the merged column is all-missing objects
+    points = champ.get("points", pd.Series(np.nan, index=champ.index)).astype(float).fillna(0).astype(int).to_numpy()
     ours = champ.get("challenger_score", pd.Series(np.nan, index=champ.index)).astype(float).to_numpy()
     theirs = champ.get("champion_score", pd.Series(np.nan, index=champ.index)).astype(float).to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
