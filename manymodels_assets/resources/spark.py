@@ -53,6 +53,10 @@ class SparkResource(LazyPySparkResource):
         # pyspark picks the Python of its workers from PYSPARK_PYTHON only (spark.pyspark.python is
         # ignored by a driver started from Python); without it they miss this venv's packages.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if str(self.spark_config.get("spark.master", "")).startswith("local"):
+            # the one-machine Spark binds to loopback anyway (spark_config); said to its launcher too,
+            # it stops warning that the hostname resolves to a loopback address
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         if self.remote and self._spark_session is None:
             from dagster_pyspark.resources import spark_session_from_config
 
