@@ -200,22 +200,43 @@ def test_the_engine_infers_a_panel_whose_stores_date_months_differently():
     assert infer_frequency(spark_session().createDataFrame(raw)) == "M"
 
 
-def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_path):
-    from manymodels_assets import layout
-    from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.tables import stage_version
+RAW_COLUMNS = ["store_id", "item_id", "date", "units", "price", "promo", "drop"]
+
+
+def _raw(stores, dates, units=1.0, drop="d1") -> pd.DataFrame:
+    """raw_sales rows of item I1 in ``stores`` on ``dates``."""
+    return pd.DataFrame([(s, "I1", d, units, 2.0, 0, drop) for s in stores for d in dates], columns=RAW_COLUMNS)
+
+
+def _pairs(stores) -> pd.DataFrame:
     from manymodels_assets.forecasting.keys import encode_key
+
+    return pd.DataFrame({"key": [encode_key(s, "I1") for s in stores], "store_id": list(stores), "item_id": "I1"})
+
+
+def _lake(tmp_path):
+    """A real Spark session and a local lake, and how to publish a raw_sales version in it."""
+    from manymodels_assets import layout
+    from manymodels_assets.engine.tables import stage_version
     from manymodels_assets.resources.lake import LakeResource
     from manymodels_assets_tests.servers import spark_session
 
     spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
-    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
-    raw = pd.DataFrame([(f"S{s}", "I1", d, 1.0, 2.0, 0, "d1") for s in range(4) for d in months],
-                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
-    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
-                                                 partition_by=("store_id",), sort_by=("store_id",)))
-    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(4)],
-                          "store_id": [f"S{s}" for s in range(4)], "item_id": "I1"})
+
+    def publish(raw: pd.DataFrame, run: str) -> None:
+        lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), run,
+                                                     partition_by=("store_id",), sort_by=("store_id",)))
+    return spark, lake, publish
+
+
+def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_path):
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+
+    spark, lake, publish = _lake(tmp_path)
+    stores = [f"S{s}" for s in range(4)]
+    publish(_raw(stores, pd.date_range("2022-01-01", periods=24, freq="MS").date), "r0")
+    pairs = _pairs(stores)
     assert update_series(spark, lake, pairs, "Auto", "zero", "r1").freq == "M"
     before = lake.current_version(layout.SERIES)
     with pytest.raises(ValueError, match=r"would be at frequency 'D' and the table's other store-items are at \['M'\]"):
@@ -236,19 +257,11 @@ def test_a_deleted_partition_does_not_pin_the_series_tables_frequency(tmp_path):
     are dropped at the next build, so rebuilding every partition can still change the frequency."""
     from manymodels_assets import layout
     from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.tables import stage_version
-    from manymodels_assets.forecasting.keys import encode_key
-    from manymodels_assets.resources.lake import LakeResource
-    from manymodels_assets_tests.servers import spark_session
 
-    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
-    months = pd.date_range("2022-01-01", periods=24, freq="MS").date
-    raw = pd.DataFrame([(f"S{s}", "I1", d, 1.0, 2.0, 0, "d1") for s in range(3) for d in months],
-                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
-    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
-                                                 partition_by=("store_id",), sort_by=("store_id",)))
-    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(3)],
-                          "store_id": [f"S{s}" for s in range(3)], "item_id": "I1"})
+    spark, lake, publish = _lake(tmp_path)
+    stores = [f"S{s}" for s in range(3)]
+    publish(_raw(stores, pd.date_range("2022-01-01", periods=24, freq="MS").date), "r0")
+    pairs = _pairs(stores)
     update_series(spark, lake, pairs, "auto", "zero", "r1", live_keys=lambda: list(pairs["key"]))
     live = pairs.iloc[:2]  # S2's partition deleted: every partition is now S0 and S1
     with pytest.raises(ValueError, match="other store-items are at"):
@@ -303,24 +316,13 @@ def test_the_last_complete_period(end, freq, data_freq, open_days, complete):
 def test_daily_sales_set_to_months_wait_for_the_month_to_complete(tmp_path):
     from manymodels_assets import layout
     from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.tables import stage_version
-    from manymodels_assets.forecasting.keys import encode_key
-    from manymodels_assets.resources.lake import LakeResource
-    from manymodels_assets_tests.servers import spark_session
 
-    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    spark, lake, publish = _lake(tmp_path)
     days = pd.date_range("2023-01-01", "2024-06-03", freq="D")
-    days = days[days.weekday < 6]  # closed on Sundays
-    raw = pd.DataFrame([(f"S{s}", "I1", d.date(), 10.0, 2.0, 0, "d1") for s in range(2) for d in days],
-                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
-
-    def publish(frame, run):
-        lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(frame), run,
-                                                     partition_by=("store_id",), sort_by=("store_id",)))
-
+    stores = ["S0", "S1"]
+    raw = _raw(stores, days[days.weekday < 6].date, units=10.0)  # closed on Sundays
     publish(raw, "r0")
-    pairs = pd.DataFrame({"key": [encode_key(f"S{s}", "I1") for s in range(2)],
-                          "store_id": [f"S{s}" for s in range(2)], "item_id": "I1"})
+    pairs = _pairs(stores)
     built = update_series(spark, lake, pairs, "MS", "zero", "r1")
     assert (built.freq, str(built.end)) == ("M", "2024-05-31")
     assert built.held_back == "rows from 2024-06-01 to 2024-06-03 wait for their M period to complete"
@@ -329,8 +331,7 @@ def test_daily_sales_set_to_months_wait_for_the_month_to_complete(tmp_path):
     assert update_series(spark, lake, pairs, "auto", "zero", "r2").held_back == ""  # daily: D, nothing waits
     # through Saturday June 29 with Sunday June 30 closed: June is whole
     more = pd.date_range("2024-06-04", "2024-06-29", freq="D")
-    publish(pd.concat([raw, pd.DataFrame([(f"S{s}", "I1", d.date(), 10.0, 2.0, 0, "d2") for s in range(2)
-                                          for d in more[more.weekday < 6]], columns=raw.columns)]), "r3")
+    publish(pd.concat([raw, _raw(stores, more[more.weekday < 6].date, units=10.0, drop="d2")]), "r3")
     built = update_series(spark, lake, pairs, "MS", "zero", "r4")
     assert (str(built.end), built.held_back) == ("2024-06-29", "")
 
@@ -340,19 +341,11 @@ def test_a_panel_too_irregular_to_infer_still_waits_for_whole_periods(tmp_path):
     days), so the team sets weeks by hand; the week that has only its Monday is not built yet."""
     from manymodels_assets import layout
     from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.tables import stage_version
-    from manymodels_assets.forecasting.keys import encode_key
-    from manymodels_assets.resources.lake import LakeResource
-    from manymodels_assets_tests.servers import spark_session
 
-    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    spark, lake, publish = _lake(tmp_path)
     days = pd.date_range("2024-01-01", "2024-06-24", freq="D")
-    days = days[days.weekday.isin([0, 2, 4])]
-    raw = pd.DataFrame([("S1", "I1", d.date(), 10.0, 2.0, 0, "d1") for d in days],
-                       columns=["store_id", "item_id", "date", "units", "price", "promo", "drop"])
-    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(raw), "r0",
-                                                 partition_by=("store_id",), sort_by=("store_id",)))
-    pairs = pd.DataFrame({"key": [encode_key("S1", "I1")], "store_id": ["S1"], "item_id": ["I1"]})
+    publish(_raw(["S1"], days[days.weekday.isin([0, 2, 4])].date, units=10.0), "r0")
+    pairs = _pairs(["S1"])
     with pytest.raises(ValueError, match="cannot infer a frequency"):
         update_series(spark, lake, pairs, "auto", "zero", "r1")
     built = update_series(spark, lake, pairs, "W-SUN", "zero", "r2")
@@ -362,8 +355,15 @@ def test_a_panel_too_irregular_to_infer_still_waits_for_whole_periods(tmp_path):
     assert series["units"].min() == 30.0  # every built week whole: Monday, Wednesday and Friday
     # monthly reports on irregular days (also set by hand) are not days: taken as they come
     reports = pd.to_datetime(["2024-01-05", "2024-02-12", "2024-03-03", "2024-04-20", "2024-05-09", "2024-06-14"])
-    monthly = pd.DataFrame([("S1", "I1", d.date(), 10.0, 2.0, 0, "d2") for d in reports], columns=raw.columns)
-    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(monthly), "r3",
-                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    publish(_raw(["S1"], reports.date, units=10.0, drop="d2"), "r3")
     built = update_series(spark, lake, pairs, "Q", "zero", "r4")
     assert (str(built.end), built.held_back) == ("2024-06-14", "")
+
+
+def test_report_dates_auto_cannot_name_are_days_only_when_a_few_days_apart():
+    from manymodels_assets.forecasting.frequency import report_freq
+
+    days = pd.date_range("2024-05-01", "2024-06-24", freq="D")
+    assert report_freq(days[days.weekday.isin([0, 2, 4])]) == "D"  # Mon/Wed/Fri shops
+    assert report_freq(["2024-05-09", "2024-06-14"]) is None  # too few to say
+    assert report_freq(["2024-01-05", "2024-02-12", "2024-03-03", "2024-04-20", "2024-05-09"]) is None  # monthly

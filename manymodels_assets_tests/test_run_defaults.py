@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 
 from manymodels_assets.assets.models import TrainingSettings
-from manymodels_assets.assets.run_defaults import RunConfigError, RunDefaults, parse, read_file, with_defaults
+from manymodels_assets.assets.run_defaults import (DocumentedConfig, RunConfigError, RunDefaults, parse, read_file,
+                                                   with_defaults)
 from manymodels_assets.assets.series import SeriesConfig
 from manymodels_assets.definitions import build_definitions
 from manymodels_assets.settings import Settings
@@ -79,7 +80,7 @@ def test_what_a_later_run_would_refuse_is_refused_at_load(cls, values, message):
 def test_a_field_keeps_its_constraints_under_a_new_default():
     import pydantic
 
-    class Bounded(dg.Config):
+    class Bounded(DocumentedConfig):
         n: int = pydantic.Field(3, ge=1)
 
     assert with_defaults(Bounded, {"n": 5}, "f.yaml")().n == 5

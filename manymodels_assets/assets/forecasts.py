@@ -37,10 +37,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     else the one alias `production` points at. A point forecast and a prediction interval per
     step, written to the lake's `forecasts` table; rescoring a series replaces its old rows.
     """
-    try:
-        config.check()
-    except ValueError as exc:
-        raise dg.Failure(str(exc)) from None
+    config.valid()
     keys = selected_keys(context)
     pinned = context.run.tags.get(lineage.PRODUCTION_VERSION_TAG)
     production = production_registry.version(pinned) if pinned else production_registry.version_by_alias(PRODUCTION)

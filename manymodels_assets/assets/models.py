@@ -89,8 +89,6 @@ class TrainingSettings(DocumentedConfig):
     def retraining(self, previous: dict[str, list[str]], core: TrainingConfig, backfill: bool = False) -> Retraining:
         """Which series the run retrains. A backfill is someone asking for its partitions to be
         recomputed: it retrains them all, whatever `retrain` says."""
-        if self.retrain not in ("changed", "all"):
-            raise dg.Failure(f'retrain must be "changed" or "all", not {self.retrain!r}')
         age = dt.timedelta(days=self.max_model_age_days) if self.retrain == "changed" and not backfill else None
         return Retraining(previous, age, core.fingerprint())
 
@@ -141,11 +139,7 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     A backfill retrains every series it selects. A series whose training fails is recorded
     with status `failed` and its reason; the others are not affected.
     """
-    try:
-        core = config.to_core()
-    except ValueError as exc:
-        raise dg.Failure(str(exc)) from None
-    keys, timed = selected_keys(context), Stopwatch()
+    core, keys, timed = config.valid().to_core(), selected_keys(context), Stopwatch()
     prior = _previous_prior(training_registry) if core.use_panel_prior else None
     model_set = stamped_id("ms", context.run_id)
     previous, _ = lineage.latest_model_sets(context.instance, context.asset_key, keys)

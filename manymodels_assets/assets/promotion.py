@@ -66,10 +66,7 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     `previous` keeps the one before, for rollback. Promotions take turns (a lake lock), and the
     alias moves only if it still points where this run found it.
     """
-    try:
-        rule = config.to_core()
-    except ValueError as exc:
-        raise dg.Failure(str(exc)) from None
+    rule = config.valid().to_core()
     keys = selected_keys(context)
     session = spark.spark_session
     sources, untrained = lineage.model_sets_by_key(context, trained_models.key, keys)

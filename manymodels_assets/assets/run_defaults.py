@@ -45,6 +45,17 @@ class DocumentedConfig(dg.Config):
     """Base of the assets' configuration: each field's docstring is its help text in the launchpad."""
     model_config = pydantic.ConfigDict(use_attribute_docstrings=True)
 
+    def check(self) -> None:
+        """Raises ValueError for values a run cannot use (the core's own checks); nothing by default."""
+
+    def valid(self):
+        """This config, or a run failure that names what the run cannot use."""
+        try:
+            self.check()
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from None
+        return self
+
 
 def read_file(path: Optional[str]) -> dict[str, dict[str, Any]]:
     """The file's config per asset: ``{asset: {field: value}}`` (empty without a file)."""
@@ -99,7 +110,7 @@ def parse(document: Any, source: str) -> dict[str, dict[str, Any]]:
     return defaults
 
 
-def with_defaults(cls: type[dg.Config], values: Mapping[str, Any], where: str) -> type[dg.Config]:
+def with_defaults(cls: type[DocumentedConfig], values: Mapping[str, Any], where: str) -> type[DocumentedConfig]:
     """``cls`` with ``values`` as its fields' defaults (help texts and constraints kept), checked
     as a run would be: unknown fields and wrong types are refused (strictly, as the launchpad
     does: "6" is not a number), and so is what the class's ``check`` refuses (a horizon of 0, an
@@ -115,8 +126,7 @@ def with_defaults(cls: type[dg.Config], values: Mapping[str, Any], where: str) -
         raise RunConfigError(f"{where}: " + "; ".join(error.message for error in typed.errors))
     try:
         checked = cls(**values)
-        if hasattr(checked, "check"):
-            checked.check()
+        checked.check()
     except (pydantic.ValidationError, ValueError, TypeError) as exc:
         raise RunConfigError(f"{where}: {exc}") from None
     fields = {name: (cls.model_fields[name].annotation,

@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import AUTO, infer_panel_freq, last_complete_day, normalize_freq
+from manymodels_assets.forecasting.frequency import (AUTO, infer_panel_freq, last_complete_day, normalize_freq,
+                                                     report_freq)
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.schemas import SERIES
 
@@ -83,15 +84,9 @@ def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) 
     recent = raw.where(F.col("date") > F.lit(end - dt.timedelta(weeks=weeks)))
     try:
         data_freq = infer_frequency(raw)
-    except ValueError:
-        # too few or too irregular dates to infer (such panels are the ones set by hand): when the
-        # recent dates are days a few apart (shops open Mon/Wed/Fri), the open-weekday rule still
-        # tells a whole period; irregular monthly reports are taken as they come
-        dates = pd.Series(sorted(r[0] for r in recent.select("date").distinct().collect()))
-        if len(dates) < 3 or pd.to_datetime(dates).diff().dt.days.median() > 3:
-            return end
-        data_freq = "D"
-    if data_freq == freq:
+    except ValueError:  # too few or too irregular dates to infer
+        data_freq = report_freq([r[0] for r in recent.select("date").distinct().collect()])
+    if data_freq is None or data_freq == freq:
         return end
     # Spark counts Sunday as 1 ... Saturday as 7; Python's Monday is 0
     open_days = [(r[0] + 5) % 7 for r in recent.select(F.dayofweek("date")).distinct().collect()]

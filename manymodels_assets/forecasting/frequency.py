@@ -152,6 +152,14 @@ def period_index(dates, freq: str) -> pd.PeriodIndex:
     return pd.PeriodIndex(pd.PeriodIndex.from_ordinals(ordinals, freq=base).start_time, freq=freq)
 
 
+def report_freq(dates) -> str | None:
+    """The period of report dates that ``infer_freq`` cannot name (such panels are the ones set by
+    hand): days ("D") when they come a few days apart (shops open Monday, Wednesday and Friday),
+    else None: irregular reports, each taken as it comes."""
+    stamps = pd.DatetimeIndex(sorted(set(pd.to_datetime(dates))))
+    return "D" if len(stamps) >= 3 and np.median(np.diff(stamps.asi8)) <= 3 * 86_400 * 10**9 else None
+
+
 def last_complete_day(end, freq: str, data_freq: str, open_weekdays=range(7)) -> dt.date:
     """The last day of the data that fills whole ``freq`` periods: ``end`` (the data's last date)
     when its period is complete, else the day before that period began.
