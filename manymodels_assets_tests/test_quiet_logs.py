@@ -33,3 +33,30 @@ def test_a_training_run_logs_no_warnings():
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip() == "trained"
     assert done.stderr == "", done.stderr[-3000:]
+
+
+def test_a_model_set_of_flat_series_reports_without_warnings():
+    """A flat series has no MASE (its seasonal-naive scale is zero) and no backtested coverage;
+    a run that retrains only such series must not log numpy's 'Mean of empty slice' for them."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from manymodels_assets.assets import report
+    from manymodels_assets.forecasting import model_sets
+    from manymodels_assets.forecasting.config import TrainingConfig
+    from manymodels_assets.forecasting.training import train_series
+    from manymodels_assets.schemas import MODEL_SET
+
+    flat = pd.DataFrame({"date": pd.date_range("2023-01-01", periods=100), "units": 4.0})
+    row = train_series("S~I", "S", "I", flat, "D", TrainingConfig())
+    doubles = [c for c, t in MODEL_SET.types().items() if t == "double" and c in row]
+    summary = pd.DataFrame([row]).astype({c: float for c in doubles})  # as the model set table stores it
+    assert row["status"] == "ok" and np.isnan(summary["mase"][0]) and np.isnan(summary["interval_coverage"][0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        aggregate = model_sets.aggregate_metrics(summary)
+        metadata = report.model_set_metadata(summary, None, ["ets"])
+    assert "median_mase" not in aggregate and "mean_mase" not in aggregate and aggregate["median_wape"] == 0.0
+    assert np.isnan(metadata["median_mase"]) and metadata["median_wape"] == 0.0

@@ -15,10 +15,13 @@ def aggregate_metrics(summary: pd.DataFrame) -> dict[str, float]:
     by_status = summary["status"].value_counts()
     out = {"series": float(len(summary)), **{f"series_{s}": float(n) for s, n in by_status.items()},
            "fit_seconds_total": float(summary["fit_seconds"].sum())}
-    if len(ok):
-        out.update({f"median_{m}": float(ok[m].median()) for m in ("mase", "wape", "smape", "mae")})
-        out.update({f"mean_{m}": float(ok[m].mean()) for m in ("mase", "wape")})
-        out["median_interval_coverage"] = float(ok["interval_coverage"].median())
+    # A statistic no series has is left out, not NaN: a set of flat series has no MASE (its
+    # seasonal-naive scale is zero) and no backtested coverage.
+    for stat, columns in (("median", ("mase", "wape", "smape", "mae", "interval_coverage")), ("mean", ("mase", "wape"))):
+        for m in columns:
+            values = pd.to_numeric(ok[m], errors="coerce").dropna()
+            if len(values):
+                out[f"{stat}_{m}"] = float(getattr(values, stat)())
     return out
 
 
