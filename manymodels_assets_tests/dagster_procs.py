@@ -99,5 +99,5 @@ def instance_at(home: str):
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(home))
     instance.get_runs(limit=1)
     instance.all_instigator_state()
-    instance.get_event_records(dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION), limit=1)
+    instance.fetch_materializations(dg.AssetKey("raw_sales"), limit=1)
     return instance
