@@ -367,3 +367,81 @@ def test_report_dates_auto_cannot_name_are_days_only_when_a_few_days_apart():
     assert report_freq(days[days.weekday.isin([0, 2, 4])]) == "D"  # Mon/Wed/Fri shops
     assert report_freq(["2024-05-09", "2024-06-14"]) is None  # too few to say
     assert report_freq(["2024-01-05", "2024-02-12", "2024-03-03", "2024-04-20", "2024-05-09"]) is None  # monthly
+
+
+def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled(tmp_path):
+    """Stores' feeds arrive on different days: S1's last two days are not in yet. Taken for zero
+    sales they would drag its forecasts down (a naive forecast of a fake zero day is zero). S2 has
+    sold nothing for three weeks: it stopped, and its zeros are real."""
+    from manymodels_assets import layout
+    from manymodels_assets.engine.series import update_series
+    from manymodels_assets.engine.training import calendar_rows
+
+    spark, lake, publish = _lake(tmp_path)
+    days = pd.date_range("2024-01-01", "2024-06-30", freq="D").date
+    publish(pd.concat([_raw(["S0"], days, 10.0), _raw(["S1"], days[:-2], 10.0), _raw(["S2"], days[:-21], 10.0)]), "r0")
+    pairs = _pairs(["S0", "S1", "S2"])
+
+    def built_series(version):
+        series = spark.read.parquet(lake.spark_uri(layout.SERIES, version)).toPandas()
+        return series, series.groupby("store_id")["date"].max().astype(str).to_dict()
+
+    built = update_series(spark, lake, pairs, "auto", "zero", "r1")
+    series, ends = built_series(built.version)
+    assert ends == {"S0": "2024-06-30", "S1": "2024-06-28", "S2": "2024-06-30"}
+    assert series.loc[series["store_id"] == "S1", "units"].min() == 10.0  # no fake zero days
+    assert (series.loc[series["store_id"] == "S2", "units"].tail(21) == 0).all()
+    assert built.behind[["store_id", "days_behind"]].values.tolist() == [["S1", 2], ["S2", 21]]
+    assert built.behind["series"].str.endswith("(late)").tolist() == [True, False]
+    # the late store's planned calendar starts the day after its own last date, not the panel's
+    plan = pd.DataFrame([(s, "I1", d, 1.5, 1) for s in ("S0", "S1") for d in pd.date_range("2024-06-29", periods=40).date],
+                        columns=["store_id", "item_id", "date", "price", "promo"])
+    planned = calendar_rows(spark.createDataFrame(plan), spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)))
+    first = planned.toPandas().groupby("store_id")["date"].min().astype(str).to_dict()
+    assert first == {"S0": "2024-07-01", "S1": "2024-06-29"}
+    # 0: every series to the raw data's last date, the missing days zero
+    series, ends = built_series(update_series(spark, lake, pairs, "auto", "zero", "r2", late_days=0).version)
+    assert set(ends.values()) == {"2024-06-30"} and series.loc[series["store_id"] == "S1", "units"].tail(2).sum() == 0
+    # monthly reports: a store whose December report is not in yet is one month late
+    spark, lake, publish = _lake(tmp_path / "monthly")
+    months = pd.date_range("2023-01-01", "2023-12-01", freq="MS").date
+    publish(pd.concat([_raw(["S0"], months, 10.0), _raw(["S1"], months[:-1], 10.0)]), "r3")
+    built = update_series(spark, lake, pairs.iloc[:2], "auto", "zero", "r4")
+    assert built.freq == "M" and built_series(built.version)[1] == {"S0": "2023-12-01", "S1": "2023-11-01"}
+
+
+@pytest.mark.parametrize("data_freq,days", [("D", 7), (None, 7), ("W-WED", 7), ("2W-SUN", 14), ("M", 31),
+                                            ("Q-DEC", 92)])
+def test_how_late_a_store_may_be_is_a_week_or_one_report(data_freq, days):
+    import datetime as dt
+
+    from manymodels_assets.forecasting.series import default_late_days, store_ends
+
+    end = dt.date(2025, 12, 31)
+    assert default_late_days(data_freq, end) == days
+    last = {"on time": end, "late": end - dt.timedelta(days=days), "stopped": end - dt.timedelta(days=days + 1)}
+    assert store_ends(last, end, days) == {"on time": end, "late": last["late"], "stopped": end}
+    assert store_ends(last, end, 0) == dict.fromkeys(last, end)
+
+
+def test_the_series_run_lists_the_stores_behind_in_its_metadata(tmp_path):
+    """What a person sees in the UI: the series run's stores_behind table and its log line."""
+    import dagster as dg
+
+    from manymodels_assets.assets.series import store_item_series
+    from manymodels_assets.resources.spark import spark_resource
+
+    spark, lake, publish = _lake(tmp_path)
+    days = pd.date_range("2024-05-01", "2024-06-30", freq="D").date
+    publish(pd.concat([_raw(["S0"], days, 10.0), _raw(["S1"], days[:-2], 10.0), _raw(["S2"], days[:-21], 10.0)]), "r0")
+    instance = dg.DagsterInstance.ephemeral()
+    keys = _pairs(["S0", "S1", "S2"])["key"].tolist()
+    instance.add_dynamic_partitions("store_item", keys)
+    result = dg.materialize([store_item_series], instance=instance, partition_key=keys[1],
+                            resources={"lake": lake, "spark": spark_resource(master="local[2]", driver_memory="2g")})
+    metadata = result.asset_materializations_for_node("store_item_series")[0].metadata
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in metadata["stores_behind"].value.splitlines()]
+    # only the run's own stores: this run built S1's series alone, so S2 is not its concern
+    assert rows[2:] == [["S1", "2024-06-28", "2", "end at the store's last date (late)"]]
+    logs = [r.user_message or "" for r in instance.all_logs(result.run_id)]
+    assert any("1 stores' sales stop before the raw data's last date: 1 late" in m for m in logs), logs

@@ -116,14 +116,13 @@ def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, co
     """The trained rows of the series of ``pairs``."""
     selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
     first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
-    raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
-    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), first["end"])
-                if raw_calendar is not None else None)
     profiles = item_profiles(series, selected, config, first["freq"], first["end"])
     calibration = cold_start_calibration(series, config, first["freq"], first["end"]) if profiles else None
     window = config.history_window(first["freq"])
     if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
         selected = selected.where(F.col("date") >= F.lit(_start(first["end"], first["freq"], window + 1)))
+    raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
+    calendar = calendar_rows(raw_calendar, selected) if raw_calendar is not None else None
     pooled = (pooled_backtests(selected, calendar, config, first["freq"])
               if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
@@ -227,9 +226,12 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
     return apply_per_group(rows, ["key"], one, MODEL_SET.spark_ddl(), n_series)
 
 
-def calendar_rows(calendar: DataFrame, pairs: DataFrame, after: dt.date) -> DataFrame:
-    """The planned calendar of the given series (key, store_id, item_id) after ``after``."""
-    return calendar.where(F.col("date") > F.lit(after)).join(F.broadcast(pairs), ["store_id", "item_id"])
+def calendar_rows(calendar: DataFrame, series: DataFrame) -> DataFrame:
+    """The planned calendar of each of the ``series`` (rows: key, store_id, item_id, date) after its
+    own last date: a late store's series end before the others' (engine.series)."""
+    ends = series.groupBy("key", "store_id", "item_id").agg(F.max("date").alias("_end"))
+    return (calendar.join(F.broadcast(ends), ["store_id", "item_id"])
+                    .where(F.col("date") > F.col("_end")).drop("_end"))
 
 
 def plot_rows(spark: SparkSession, lake, model_set: str, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

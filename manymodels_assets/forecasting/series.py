@@ -51,3 +51,33 @@ def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.Da
     out["promo"] = out["promo"].fillna(0).astype("int32")
     out.index = out.index.start_time
     return out.rename_axis("date").reset_index()
+
+
+LATE_STORE_DAYS = 7
+"""A store's feed may lag the panel by up to a week (or one report of coarser data) and still be
+taken as late rather than stopped."""
+
+
+def default_late_days(data_freq: str | None, end) -> int:
+    """How many days before the panel's last date a store's sales may stop and the store still
+    count as late: a week, or one period of the data's own frequency when that is longer (a store
+    whose monthly report is not in yet is one month behind)."""
+    if not data_freq:
+        return LATE_STORE_DAYS
+    period = period_index([pd.Timestamp(end)], normalize_freq(data_freq))[0]
+    return max(LATE_STORE_DAYS, (period.end_time.normalize() - period.start_time).days + 1)
+
+
+def store_ends(last_dates: dict, panel_end, late_days: int) -> dict:
+    """Where each store's series end, from the store's last sales date (``last_dates``: store ->
+    date) and the panel's.
+
+    A store whose sales stop at most ``late_days`` days before the panel's last date is late: its
+    feed has not arrived yet, so its series end at its own last date and the days it has not
+    reported are not taken for zero sales (a naive forecast of a fake zero day is zero). A store
+    quiet for longer has stopped selling: its series run to the panel's last date, zero-filled,
+    and go inactive in time. ``late_days=0`` ends every series at the panel's last date.
+    """
+    end = pd.Timestamp(panel_end).date()
+    return {store: (last if (end - pd.Timestamp(last).date()).days <= late_days else end)
+            for store, last in last_dates.items()}
