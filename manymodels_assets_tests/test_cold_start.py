@@ -60,3 +60,17 @@ def test_without_a_calibration_the_interval_is_normal_theory_and_calibration_rou
     again = ColdStartCalibration.from_json(c.to_json())
     assert again.halfwidth("item_profile", 3) == pytest.approx(0.9) and again.halfwidth("item_profile", 9) == 0.5
     assert again.halfwidth("window_mean", 3) is None
+
+
+def test_a_late_store_new_item_still_forecasts_from_its_items_profile():
+    """A late store's series end before the panel's, and so before the item's profile: the profile
+    is read up to the series' own last day, not dropped for the last-season mean."""
+    from manymodels_assets.forecasting.cold_start import cold_start_forecast
+
+    profile = profile_of([store(s) for s in range(5)])
+    new = store(99).iloc[-12:-2]  # ten days, the store's last two not in yet
+    name, _, forecast, _ = cold_start_forecast(new, H, 7, profile)
+    assert name == "item_profile"
+    # in step with the series' own end: the item's busiest day (Saturday) where it falls after it
+    start = (new.index[-1] + 1).weekday
+    assert np.asarray(forecast)[:7].argmax() == (5 - start) % 7

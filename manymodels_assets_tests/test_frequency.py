@@ -378,9 +378,12 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     from manymodels_assets.engine.training import calendar_rows
 
     spark, lake, publish = _lake(tmp_path)
-    days = pd.date_range("2024-01-01", "2024-06-30", freq="D").date
-    publish(pd.concat([_raw(["S0"], days, 10.0), _raw(["S1"], days[:-2], 10.0), _raw(["S2"], days[:-21], 10.0)]), "r0")
-    pairs = _pairs(["S0", "S1", "S2"])
+    days = pd.date_range("2024-01-01", "2024-06-30", freq="D")  # ends on a Sunday
+    weekdays = days[days.weekday < 6].date  # S3 closes on Sundays: its Sunday zero is real
+    days = days.date
+    publish(pd.concat([_raw(["S0"], days, 10.0), _raw(["S1"], days[:-2], 10.0), _raw(["S2"], days[:-21], 10.0),
+                       _raw(["S3"], weekdays, 10.0)]), "r0")
+    pairs = _pairs(["S0", "S1", "S2", "S3"])
 
     def built_series(version):
         series = spark.read.parquet(lake.spark_uri(layout.SERIES, version)).toPandas()
@@ -388,11 +391,11 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
 
     built = update_series(spark, lake, pairs, "auto", "zero", "r1")
     series, ends = built_series(built.version)
-    assert ends == {"S0": "2024-06-30", "S1": "2024-06-28", "S2": "2024-06-30"}
+    assert ends == {"S0": "2024-06-30", "S1": "2024-06-28", "S2": "2024-06-30", "S3": "2024-06-30"}
     assert series.loc[series["store_id"] == "S1", "units"].min() == 10.0  # no fake zero days
     assert (series.loc[series["store_id"] == "S2", "units"].tail(21) == 0).all()
-    assert built.behind[["store_id", "days_behind"]].values.tolist() == [["S1", 2], ["S2", 21]]
-    assert built.behind["series"].str.endswith("(late)").tolist() == [True, False]
+    assert built.behind[["store_id", "periods_behind"]].values.tolist() == [["S1", 2], ["S2", 21]]
+    assert built.behind["series"].tolist() == ["end at 2024-06-28 (late)", "zero-filled to 2024-06-30 (stopped)"]
     # the late store's planned calendar starts the day after its own last date, not the panel's
     plan = pd.DataFrame([(s, "I1", d, 1.5, 1) for s in ("S0", "S1") for d in pd.date_range("2024-06-29", periods=40).date],
                         columns=["store_id", "item_id", "date", "price", "promo"])
@@ -400,7 +403,7 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     first = planned.toPandas().groupby("store_id")["date"].min().astype(str).to_dict()
     assert first == {"S0": "2024-07-01", "S1": "2024-06-29"}
     # 0: every series to the raw data's last date, the missing days zero
-    series, ends = built_series(update_series(spark, lake, pairs, "auto", "zero", "r2", late_days=0).version)
+    series, ends = built_series(update_series(spark, lake, pairs, "auto", "zero", "r2", late_periods=0).version)
     assert set(ends.values()) == {"2024-06-30"} and series.loc[series["store_id"] == "S1", "units"].tail(2).sum() == 0
     # monthly reports: a store whose December report is not in yet is one month late
     spark, lake, publish = _lake(tmp_path / "monthly")
@@ -410,18 +413,43 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     assert built.freq == "M" and built_series(built.version)[1] == {"S0": "2023-12-01", "S1": "2023-11-01"}
 
 
-@pytest.mark.parametrize("data_freq,days", [("D", 7), (None, 7), ("W-WED", 7), ("2W-SUN", 14), ("M", 31),
-                                            ("Q-DEC", 92)])
-def test_how_late_a_store_may_be_is_a_week_or_one_report(data_freq, days):
+ALL_WEEK = tuple(range(7))
+
+
+@pytest.mark.parametrize("last, end, freq, data_freq, open_days, series_end, status", [
+    # daily: up to a week behind is late, more is stopped
+    ("2025-12-29", "2025-12-31", "D", "D", ALL_WEEK, "2025-12-29", "late"),
+    ("2025-12-24", "2025-12-31", "D", "D", ALL_WEEK, "2025-12-24", "late"),
+    ("2025-12-23", "2025-12-31", "D", "D", ALL_WEEK, "2025-12-31", "stopped"),
+    # closed on Sundays, the panel ends on a Sunday: its zero is real, the store is on time
+    ("2025-12-27", "2025-12-28", "D", "D", (0, 1, 2, 3, 4, 5), "2025-12-28", "on time"),
+    # monthly and quarterly reports: one report behind is late whatever the months' lengths
+    ("2024-01-01", "2024-02-01", "M", "M", ALL_WEEK, "2024-01-01", "late"),
+    ("2024-05-01", "2024-06-01", "M", "M", ALL_WEEK, "2024-05-01", "late"),
+    ("2023-12-01", "2024-02-01", "M", "M", ALL_WEEK, "2024-02-01", "stopped"),
+    ("2024-10-01", "2025-01-01", "Q-DEC", "Q-DEC", ALL_WEEK, "2024-10-01", "late"),
+    # weekly, stores reporting on Sundays and Mondays (one week): the Sunday store's report is not in
+    ("2024-06-23", "2024-07-01", "W-SAT", "W-SAT", ALL_WEEK, "2024-06-23", "late"),
+    ("2024-06-30", "2024-07-01", "W-SAT", "W-SAT", ALL_WEEK, "2024-07-01", "on time"),
+    # daily sales into weeks by hand: a store stopping on Thursday ends at its own last whole week
+    ("2024-06-27", "2024-06-30", "W-SUN", "D", ALL_WEEK, "2024-06-23", "late"),
+    # ... unless it does not open on the days after: then its week is whole
+    ("2024-06-27", "2024-06-30", "W-SUN", "D", (0, 1, 2, 3), "2024-06-30", "on time"),
+    # monthly reports on irregular days (no nameable frequency): periods of the series, one behind is late
+    ("2024-05-09", "2024-06-14", "Q", None, ALL_WEEK, "2024-06-14", "on time"),
+    ("2024-03-03", "2024-06-14", "Q", None, ALL_WEEK, "2024-03-03", "late"),
+])
+def test_a_store_behind_is_late_for_a_week_of_days_or_one_report(last, end, freq, data_freq, open_days,
+                                                                    series_end, status):
     import datetime as dt
 
-    from manymodels_assets.forecasting.series import default_late_days, store_ends
+    from manymodels_assets.forecasting.series import store_ends
 
-    end = dt.date(2025, 12, 31)
-    assert default_late_days(data_freq, end) == days
-    last = {"on time": end, "late": end - dt.timedelta(days=days), "stopped": end - dt.timedelta(days=days + 1)}
-    assert store_ends(last, end, days) == {"on time": end, "late": last["late"], "stopped": end}
-    assert store_ends(last, end, 0) == dict.fromkeys(last, end)
+    last, end = dt.date.fromisoformat(last), dt.date.fromisoformat(end)
+    ends, behind = store_ends({"S": (last, open_days)}, end, end, freq, data_freq)
+    assert str(ends["S"]) == series_end
+    assert (behind["series"].str.extract(r"\((\w[\w ]*)\)$")[0].tolist() or ["on time"]) == [status]
+    assert store_ends({"S": (last, open_days)}, end, end, freq, data_freq, late_periods=0)[0] == {"S": end}
 
 
 def test_the_series_run_lists_the_stores_behind_in_its_metadata(tmp_path):
@@ -442,6 +470,6 @@ def test_the_series_run_lists_the_stores_behind_in_its_metadata(tmp_path):
     metadata = result.asset_materializations_for_node("store_item_series")[0].metadata
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in metadata["stores_behind"].value.splitlines()]
     # only the run's own stores: this run built S1's series alone, so S2 is not its concern
-    assert rows[2:] == [["S1", "2024-06-28", "2", "end at the store's last date (late)"]]
+    assert rows[2:] == [["S1", "2024-06-28", "2", "end at 2024-06-28 (late)"]]
     logs = [r.user_message or "" for r in instance.all_logs(result.run_id)]
-    assert any("1 stores' sales stop before the raw data's last date: 1 late" in m for m in logs), logs
+    assert any("1 stores' feeds are behind the raw data's last date: 1 late, 0 stopped" in m for m in logs), logs

@@ -67,7 +67,7 @@ def test_a_bad_training_default_is_refused_naming_the_file_and_the_key(values, m
     ("ScoringConfig", {"horizon": -3}, "horizon must be >= 1"),
     ("ScoringConfig", {"horizon": 0}, "horizon must be >= 1"),
     ("IngestConfig", {"min_date": "x"}, "min_date must be a date, YYYY-MM-DD, not 'x'"),
-    ("SeriesConfig", {"late_store_days": -1}, "late_store_days must be 0 or more"),
+    ("SeriesConfig", {"late_store_periods": -1}, "late_store_periods must be 0 or more"),
 ])
 def test_what_a_later_run_would_refuse_is_refused_at_load(cls, values, message):
     from manymodels_assets.assets import forecasts, promotion, raw_sales, series

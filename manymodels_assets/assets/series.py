@@ -29,12 +29,13 @@ class SeriesConfig(DocumentedConfig):
     tables hold dates, so hourly rows arrive here summed per day.)"""
     fill: str = FILLS[0]
     """Missing periods: "zero" (no sales row means nothing sold) or "interpolate" (unreported data)."""
-    late_store_days: Optional[int] = None
-    """A store whose sales stop at most this many days before the raw data's last date is late (its
-    feed has not arrived yet): its series end at its own last date, so the days it has not reported
-    are not taken for zero sales. A store quiet for longer has stopped selling: its series are
-    zero-filled to the last date. Empty: a week, or one period of the data when longer (a month
-    for monthly reports); 0: every series ends at the last date, zero-filled."""
+    late_store_periods: Optional[int] = None
+    """A store whose sales stop at most this many of the data's periods (days of daily sales,
+    reports of weekly or monthly ones) before the raw data's last date is late: its feed has not
+    arrived yet, so its series end at its own last date (or last complete period) instead of taking
+    the missing days for zero sales. Days it does not open on (no sales that weekday lately) do
+    not make it late. A store quiet for longer has stopped selling: its series are zero-filled to
+    the last date. Empty: 7 for daily sales, 1 for coarser ones; 0: every store zero-filled."""
 
     def check(self) -> None:
         """Refuses a frequency, fill or lateness the series could not be built with."""
@@ -42,8 +43,8 @@ class SeriesConfig(DocumentedConfig):
             normalize_freq(self.freq)
         if self.fill not in FILLS:
             raise ValueError(f"fill must be one of {list(FILLS)}, not {self.fill!r}")
-        if self.late_store_days is not None and self.late_store_days < 0:
-            raise ValueError(f"late_store_days must be 0 or more (or empty), not {self.late_store_days}")
+        if self.late_store_periods is not None and self.late_store_periods < 0:
+            raise ValueError(f"late_store_periods must be 0 or more (or empty), not {self.late_store_periods}")
 
 
 @dg.asset(partitions_def=store_item, backfill_policy=dg.BackfillPolicy.single_run(), deps=[raw_sales],
@@ -53,7 +54,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     """One regular series per store-item: a row per period (day, week, month, quarter: `freq`,
     inferred by default) from its first sale to the last date in the raw data, missing periods
     filled with 0 units (or interpolated: `fill`). A store whose feed is late ends its series at
-    its own last date instead of taking the missing days for zero sales (`late_store_days`;
+    its own last date instead of taking the missing days for zero sales (`late_store_periods`;
     `stores_behind` lists them). The table holds one frequency. Sales finer
     than a frequency set by hand end at the last complete period (`held_back`: June 1-3 of daily
     sales wait until June is whole).
@@ -67,7 +68,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
     try:
         built = update_series(spark.spark_session, lake, key_pairs(keys), config.freq, config.fill, context.run_id,
                               live_keys=lambda: context.instance.get_dynamic_partitions(store_item.name),
-                              late_days=config.late_store_days)
+                              late_periods=config.late_store_periods)
     except LookupError as exc:
         raise dg.Failure(str(exc)) from None
     stats = built.stats
@@ -75,10 +76,9 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
         context.log.info(f"the last {built.freq} period is not complete: {built.held_back}")
     if len(built.behind):  # feeds arrive on different days: worth a look, not a warning
         late = built.behind["series"].str.endswith("(late)")
-        examples = ", ".join(f"{r.store_id} ({r.last_date}, {r.days_behind} days)" for r in built.behind.head(5).itertuples())
-        context.log.info(f"{len(built.behind)} stores' sales stop before the raw data's last date: {int(late.sum())} "
-                         f"late (their series end at their own last date), {int((~late).sum())} stopped (zero-filled); "
-                         f"e.g. {examples}; all under stores_behind")
+        examples = ", ".join(f"{r.store_id} (last sale {r.last_date}: {r.series})" for r in built.behind.head(5).itertuples())
+        context.log.info(f"{len(built.behind)} stores' feeds are behind the raw data's last date: {int(late.sum())} "
+                         f"late, {int((~late).sum())} stopped; e.g. {examples}; all under stores_behind")
     missing = sorted(set(keys) - set(stats["key"]))
     if missing:
         context.log.warning(f"{len(missing)} selected store-items have no sales rows up to {built.end}, "
@@ -91,7 +91,7 @@ def store_item_series(context: dg.AssetExecutionContext, config: SeriesConfig, s
         "freq": built.freq,
         "end_date": str(built.end),
         "held_back": built.held_back or "nothing: the last period is complete",
-        "stores_behind": table(built.behind) if len(built.behind) else "none: every store's sales reach the last date",
+        "stores_behind": table(built.behind) if len(built.behind) else "none: every store's feed is up to date",
         "median_length": float(stats["points"].median()) if len(stats) else 0.0,
         "intermittent_series": int((stats["zero_share"] > 0.5).sum()),
         "sample": table(stats.sort_values("key").head(10)),

@@ -13,9 +13,9 @@ from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
 from manymodels_assets.forecasting.frequency import (AUTO, infer_panel_freq, last_complete_day, normalize_freq,
-                                                     period_index, report_freq)
+                                                     report_freq)
 from manymodels_assets.forecasting.keys import encode_key
-from manymodels_assets.forecasting.series import default_late_days, store_ends
+from manymodels_assets.forecasting.series import store_ends
 from manymodels_assets.schemas import SERIES
 
 
@@ -48,30 +48,28 @@ def build_series(raw: DataFrame, freq: str, end: dt.date, fill: str = "zero", n_
 class SeriesUpdate:
     version: str  # of the series table
     freq: str  # the frequency used (inferred when configured "auto")
-    end: dt.date  # where the series end: the raw table's last date, or its last complete period's
+    end: dt.date  # where on-time stores' series end: the raw table's last date, or its last complete period's
     stats: pd.DataFrame  # per built series, see series_stats
     held_back: str = ""  # rows of a period still filling up, waiting in raw_sales for it to complete
-    behind: pd.DataFrame | None = None  # selected stores whose sales stop before the panel's last date
+    behind: pd.DataFrame | None = None  # the run's stores whose feed is late or stopped (store_ends)
 
 
 def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str,
-                  live_keys: Callable[[], list[str]] | None = None, late_days: int | None = None) -> SeriesUpdate:
+                  live_keys: Callable[[], list[str]] | None = None, late_periods: int | None = None) -> SeriesUpdate:
     """Rebuild the series of ``pairs`` (key, store_id, item_id) from the current raw table into a
     new version of the series table. With ``live_keys`` (returns every store-item that is still a
     partition; asked under the table's lock), the series of store-items no longer among them
     (their partition was deleted) are dropped from the table: no run can select them until an
     ingest registers them again, and meanwhile they would pin the table's frequency.
 
-    A store whose sales stop at most ``late_days`` days before the raw table's last date (None:
-    the default for the data's frequency) is late: its series end at its own last date (see
-    forecasting.series.store_ends)."""
+    A store whose sales stop at most ``late_periods`` of the data's periods before the raw table's
+    last date (None: a week of days, one report of coarser data) is late: its series end at its own
+    last date (see forecasting.series.store_ends)."""
     raw = read_current(spark, lake, layout.RAW_SALES)
     if raw is None:
         raise LookupError("raw_sales has not been materialized yet: materialize it first")
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
-    last_dates = {r[0]: r[1] for r in raw.join(F.broadcast(wanted.select("store_id").distinct()), "store_id")
-                  .groupBy("store_id").agg(F.max("date")).collect()}
     end = raw.agg(F.max("date")).first()[0]
     held_back = ""
     if freq.strip().lower() == AUTO:
@@ -83,8 +81,7 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
         data_freq, complete = _last_complete_day(raw, end, freq)
         if complete < end:
             held_back = f"rows from {complete + dt.timedelta(days=1)} to {end} wait for their {freq} period to complete"
-    late_days = default_late_days(data_freq, end) if late_days is None else late_days
-    ends = {store: min(e, complete) for store, e in store_ends(last_dates, end, late_days).items()}
+    ends, behind = store_ends(_store_feeds(raw, wanted, end), end, complete, freq, data_freq, late_periods)
     selected = (selected.join(F.broadcast(spark.createDataFrame(list(ends.items()), f"store_id string, {SERIES_END} date")),
                               "store_id").where(F.col("date") <= F.col(SERIES_END)))
     keys = keys_frame(spark, pairs["key"].tolist())
@@ -93,19 +90,17 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     version = replace_keys(spark, lake, layout.SERIES, built, keys, run_id, sort_by=("key", "date"),
                            check=lambda current: _one_frequency(current, keys, freq), live=live)
     stats = series_stats(spark.read.parquet(lake.spark_uri(layout.SERIES, version)), keys)
-    return SeriesUpdate(version, freq, complete, stats, held_back, _behind(last_dates, end, freq, late_days))
+    return SeriesUpdate(version, freq, complete, stats, held_back, behind)
 
 
-def _behind(last_dates: dict, end: dt.date, freq: str, late_days: int) -> pd.DataFrame:
-    """The stores whose sales stop in a period before the panel's last one, and what their series
-    do about it (stores that date the same month differently are not behind)."""
-    last_period = period_index([end], freq)[0]
-    rows = [(store, last, (end - last).days) for store, last in sorted(last_dates.items())
-            if period_index([last], freq)[0] < last_period]
-    behind = pd.DataFrame(rows, columns=["store_id", "last_date", "days_behind"])
-    behind["series"] = ["end at the store's last date (late)" if d <= late_days else
-                        "zero sales to the panel's last date (stopped)" for d in behind["days_behind"]]
-    return behind
+def _store_feeds(raw: DataFrame, pairs: DataFrame, end: dt.date, weeks: int = 8) -> dict:
+    """Per store of ``pairs``: (its last sales date, the weekdays it sold on in the panel's last
+    ``weeks`` weeks, Monday = 0), in one pass over its rows."""
+    recent = F.col("date") > F.lit(end - dt.timedelta(weeks=weeks))
+    rows = (raw.join(F.broadcast(pairs.select("store_id").distinct()), "store_id").groupBy("store_id")
+            .agg(F.max("date"), F.collect_set(F.when(recent, F.dayofweek("date")))).collect())
+    # Spark counts Sunday as 1 ... Saturday as 7
+    return {r[0]: (r[1], tuple(sorted((d + 5) % 7 for d in r[2]))) for r in rows}
 
 
 def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) -> tuple[str | None, dt.date]:

@@ -128,8 +128,9 @@ def scaled_profile(y: pd.Series, profile: pd.Series | None):
         return None, None
     prof = pd.Series(profile.to_numpy(dtype=float),
                      index=pd.PeriodIndex(pd.to_datetime(profile.index), freq=y.index.freqstr)).sort_index()
-    prof = prof[~prof.index.duplicated()]
-    if prof.index[-1] != y.index[-1]:
+    # a late store's series end before the panel's, and so before its item's profile
+    prof = prof[~prof.index.duplicated() & (prof.index <= y.index[-1])]
+    if len(prof) == 0 or prof.index[-1] != y.index[-1]:
         return None, None
     overlap = prof.reindex(y.index)
     ok = overlap.notna().to_numpy()

@@ -6,7 +6,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from manymodels_assets.forecasting.frequency import normalize_freq, period_index
+from manymodels_assets.forecasting.frequency import last_complete_day, normalize_freq, period_index, split_freq
 
 
 def data_version(values: np.ndarray, dates) -> str:
@@ -53,31 +53,64 @@ def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.Da
     return out.rename_axis("date").reset_index()
 
 
-LATE_STORE_DAYS = 7
-"""A store's feed may lag the panel by up to a week (or one report of coarser data) and still be
-taken as late rather than stopped."""
+
+LATE_DAYS = 7
+"""Daily sales: a store's feed may lag the panel by up to a week and still be taken as late."""
+ON_TIME, LATE, STOPPED = "on time", "late", "stopped"
 
 
-def default_late_days(data_freq: str | None, end) -> int:
-    """How many days before the panel's last date a store's sales may stop and the store still
-    count as late: a week, or one period of the data's own frequency when that is longer (a store
-    whose monthly report is not in yet is one month behind)."""
-    if not data_freq:
-        return LATE_STORE_DAYS
-    period = period_index([pd.Timestamp(end)], normalize_freq(data_freq))[0]
-    return max(LATE_STORE_DAYS, (period.end_time.normalize() - period.start_time).days + 1)
+def default_late_periods(data_freq: str) -> int:
+    """How many of the data's own periods a store's sales may lag the panel's and the store still
+    count as late, not stopped: a week of daily data, one report of weekly or coarser data."""
+    return LATE_DAYS if split_freq(data_freq)[1] == "D" else 1
 
 
-def store_ends(last_dates: dict, panel_end, late_days: int) -> dict:
-    """Where each store's series end, from the store's last sales date (``last_dates``: store ->
-    date) and the panel's.
+def periods_between(first, last, freq: str) -> int:
+    """Whole periods of ``freq`` from the period of ``first`` to that of ``last``."""
+    a, b = period_index([pd.Timestamp(first), pd.Timestamp(last)], freq)
+    return (b.ordinal - a.ordinal) // split_freq(freq)[0]
 
-    A store whose sales stop at most ``late_days`` days before the panel's last date is late: its
-    feed has not arrived yet, so its series end at its own last date and the days it has not
-    reported are not taken for zero sales (a naive forecast of a fake zero day is zero). A store
-    quiet for longer has stopped selling: its series run to the panel's last date, zero-filled,
-    and go inactive in time. ``late_days=0`` ends every series at the panel's last date.
+
+def feed_status(last, end, data_freq: str, open_weekdays, late_periods: int) -> tuple[str, int]:
+    """(on time, late or stopped; periods behind) of a store whose sales stop at ``last`` in a
+    panel that ends at ``end``, counted in the data's own periods (a month of monthly reports is
+    one period whatever its length). Daily data is on time when the days after ``last`` are all
+    days the store does not open on (``open_weekdays``, Monday = 0: its zeros are real)."""
+    behind = periods_between(last, end, data_freq)
+    if behind <= 0:
+        return ON_TIME, 0
+    if split_freq(data_freq)[1] == "D":
+        missing = pd.date_range(pd.Timestamp(last) + pd.Timedelta(days=1), pd.Timestamp(end), freq="D")
+        if not set(missing.weekday) & set(open_weekdays):
+            return ON_TIME, 0
+    return (LATE if behind <= late_periods else STOPPED), behind
+
+
+def store_ends(feeds: dict, end, complete, freq: str, data_freq: str | None,
+               late_periods: int | None = None) -> tuple[dict, pd.DataFrame]:
+    """Where each store's series end, and the stores behind the panel.
+
+    ``feeds``: store -> (its last sales date, the weekdays it sold on lately). ``end``: the panel's
+    last date; ``complete``: its last complete day at ``freq`` (``end`` unless sales finer than
+    ``freq`` wait for their period to complete). ``data_freq``: the data's own frequency (None
+    when it cannot be named: ``freq`` stands in); ``late_periods``: None for its default.
+
+    A late store (its feed has not arrived yet) ends at its own last date, or at its own last
+    complete period, so the days it has not reported are not taken for zero sales (a naive
+    forecast of a fake zero day is zero). A stopped store (quiet for longer than ``late_periods``)
+    runs to ``complete``, zero-filled, and goes inactive in time; ``late_periods=0`` treats every
+    store so. Returns (store -> series end, a table of the stores late or stopped).
     """
-    end = pd.Timestamp(panel_end).date()
-    return {store: (last if (end - pd.Timestamp(last).date()).days <= late_days else end)
-            for store, last in last_dates.items()}
+    own = data_freq or freq
+    late_periods = default_late_periods(own) if late_periods is None else late_periods
+    ends, behind = {}, []
+    for store, (last, open_weekdays) in sorted(feeds.items()):
+        status, periods = feed_status(last, end, own, open_weekdays, late_periods)
+        ends[store] = complete
+        if status == LATE:
+            ends[store] = (pd.Timestamp(last).date() if data_freq is None or data_freq == freq
+                           else last_complete_day(last, freq, data_freq, open_weekdays))
+        if status != ON_TIME:
+            behind.append((store, last, periods, f"end at {ends[store]} ({status})" if status == LATE
+                           else f"zero-filled to {ends[store]} ({status})"))
+    return ends, pd.DataFrame(behind, columns=["store_id", "last_date", "periods_behind", "series"])
