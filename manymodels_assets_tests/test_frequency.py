@@ -395,7 +395,7 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     assert series.loc[series["store_id"] == "S1", "units"].min() == 10.0  # no fake zero days
     assert (series.loc[series["store_id"] == "S2", "units"].tail(21) == 0).all()
     assert built.behind[["store_id", "periods_behind"]].values.tolist() == [["S1", 2], ["S2", 21]]
-    assert built.behind["series"].tolist() == ["end at 2024-06-28 (late)", "zero-filled to 2024-06-30 (stopped)"]
+    assert built.behind["series"].tolist() == ["end in 2024-06-28 (late)", "zero-filled to 2024-06-30 (stopped)"]
     # the late store's planned calendar starts the day after its own last date, not the panel's
     plan = pd.DataFrame([(s, "I1", d, 1.5, 1) for s in ("S0", "S1") for d in pd.date_range("2024-06-29", periods=40).date],
                         columns=["store_id", "item_id", "date", "price", "promo"])
@@ -438,6 +438,15 @@ ALL_WEEK = tuple(range(7))
     # monthly reports on irregular days (no nameable frequency): periods of the series, one behind is late
     ("2024-05-09", "2024-06-14", "Q", None, ALL_WEEK, "2024-06-14", "on time"),
     ("2024-03-03", "2024-06-14", "Q", None, ALL_WEEK, "2024-03-03", "late"),
+    # multiples: one report of fortnightly or quarter-yearly data; 7D is a week, not seven periods
+    ("2024-06-15", "2024-06-29", "2W-SAT", "2W-SAT", ALL_WEEK, "2024-06-15", "late"),
+    ("2024-03-31", "2024-06-30", "3M", None, ALL_WEEK, "2024-03-31", "late"),
+    ("2024-06-23", "2024-06-30", "7D", None, ALL_WEEK, "2024-06-23", "late"),
+    ("2024-05-12", "2024-06-30", "7D", None, ALL_WEEK, "2024-06-30", "stopped"),
+    # weekly data: the days a store opens on do not matter, its report does
+    ("2024-06-22", "2024-06-29", "W-SAT", "W-SAT", (0,), "2024-06-22", "late"),
+    # no sales for over 8 weeks, so no open weekdays to judge by: stopped, and listed
+    ("2024-04-21", "2024-06-30", "D", "D", (), "2024-06-30", "stopped"),
 ])
 def test_a_store_behind_is_late_for_a_week_of_days_or_one_report(last, end, freq, data_freq, open_days,
                                                                     series_end, status):
@@ -450,6 +459,22 @@ def test_a_store_behind_is_late_for_a_week_of_days_or_one_report(last, end, freq
     assert str(ends["S"]) == series_end
     assert (behind["series"].str.extract(r"\((\w[\w ]*)\)$")[0].tolist() or ["on time"]) == [status]
     assert store_ends({"S": (last, open_days)}, end, end, freq, data_freq, late_periods=0)[0] == {"S": end}
+
+
+def test_with_periods_waiting_a_store_is_behind_the_last_complete_one():
+    """Daily sales summed into months, June whole and July 1-3 waiting: lateness is judged against
+    June 30, where the on-time stores' series end."""
+    import datetime as dt
+
+    from manymodels_assets.forecasting.series import store_ends
+
+    feeds = {"on time": (dt.date(2024, 7, 1), ALL_WEEK), "late": (dt.date(2024, 6, 27), ALL_WEEK),
+             "stopped": (dt.date(2024, 6, 20), ALL_WEEK), "closed on Sundays": (dt.date(2024, 6, 29), (0, 1, 2, 3, 4, 5))}
+    ends, behind = store_ends(feeds, dt.date(2024, 7, 3), dt.date(2024, 6, 30), "M", "D")
+    assert {k: str(v) for k, v in ends.items()} == {"on time": "2024-06-30", "late": "2024-05-31",
+                                                    "stopped": "2024-06-30", "closed on Sundays": "2024-06-30"}
+    assert behind.values.tolist() == [["late", dt.date(2024, 6, 27), 3, "end in 2024-05 (late)"],
+                                      ["stopped", dt.date(2024, 6, 20), 10, "zero-filled to 2024-06 (stopped)"]]
 
 
 def test_the_series_run_lists_the_stores_behind_in_its_metadata(tmp_path):
@@ -470,6 +495,6 @@ def test_the_series_run_lists_the_stores_behind_in_its_metadata(tmp_path):
     metadata = result.asset_materializations_for_node("store_item_series")[0].metadata
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in metadata["stores_behind"].value.splitlines()]
     # only the run's own stores: this run built S1's series alone, so S2 is not its concern
-    assert rows[2:] == [["S1", "2024-06-28", "2", "end at 2024-06-28 (late)"]]
+    assert rows[2:] == [["S1", "2024-06-28", "2", "end in 2024-06-28 (late)"]]
     logs = [r.user_message or "" for r in instance.all_logs(result.run_id)]
     assert any("1 stores' feeds are behind the raw data's last date: 1 late, 0 stopped" in m for m in logs), logs

@@ -6,7 +6,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from manymodels_assets.forecasting.frequency import last_complete_day, normalize_freq, period_index, split_freq
+from manymodels_assets.forecasting.frequency import (calendar_unit, last_complete_day, normalize_freq, period_index,
+                                                     split_freq)
 
 
 def data_version(values: np.ndarray, dates) -> str:
@@ -53,7 +54,6 @@ def regularize(frame: pd.DataFrame, freq: str, end, fill: str = "zero") -> pd.Da
     return out.rename_axis("date").reset_index()
 
 
-
 LATE_DAYS = 7
 """Daily sales: a store's feed may lag the panel by up to a week and still be taken as late."""
 ON_TIME, LATE, STOPPED = "on time", "late", "stopped"
@@ -62,7 +62,8 @@ ON_TIME, LATE, STOPPED = "on time", "late", "stopped"
 def default_late_periods(data_freq: str) -> int:
     """How many of the data's own periods a store's sales may lag the panel's and the store still
     count as late, not stopped: a week of daily data, one report of weekly or coarser data."""
-    return LATE_DAYS if split_freq(data_freq)[1] == "D" else 1
+    n, base = calendar_unit(data_freq)  # 7D is a week: one report
+    return max(1, LATE_DAYS // n) if base == "D" else 1
 
 
 def periods_between(first, last, freq: str) -> int:
@@ -79,7 +80,7 @@ def feed_status(last, end, data_freq: str, open_weekdays, late_periods: int) -> 
     behind = periods_between(last, end, data_freq)
     if behind <= 0:
         return ON_TIME, 0
-    if split_freq(data_freq)[1] == "D":
+    if split_freq(data_freq)[1] == "D" and open_weekdays:  # none: no sales for weeks, nothing to judge by
         missing = pd.date_range(pd.Timestamp(last) + pd.Timedelta(days=1), pd.Timestamp(end), freq="D")
         if not set(missing.weekday) & set(open_weekdays):
             return ON_TIME, 0
@@ -95,22 +96,25 @@ def store_ends(feeds: dict, end, complete, freq: str, data_freq: str | None,
     ``freq`` wait for their period to complete). ``data_freq``: the data's own frequency (None
     when it cannot be named: ``freq`` stands in); ``late_periods``: None for its default.
 
-    A late store (its feed has not arrived yet) ends at its own last date, or at its own last
-    complete period, so the days it has not reported are not taken for zero sales (a naive
-    forecast of a fake zero day is zero). A stopped store (quiet for longer than ``late_periods``)
-    runs to ``complete``, zero-filled, and goes inactive in time; ``late_periods=0`` treats every
-    store so. Returns (store -> series end, a table of the stores late or stopped).
+    Lateness is judged against ``complete``, where the on-time stores' series end. A late store
+    (its feed has not arrived yet) ends at its own last date, or at its own last complete period,
+    so the days it has not reported are not taken for zero sales (a naive forecast of a fake zero
+    day is zero). A stopped store (quiet for longer than ``late_periods``) runs to ``complete``,
+    zero-filled, and goes inactive in time; ``late_periods=0`` treats every store so. Returns
+    (store -> series end, a table of the stores late or stopped: their last sale, how many of the
+    data's periods behind, and the last period of their series).
     """
     own = data_freq or freq
     late_periods = default_late_periods(own) if late_periods is None else late_periods
     ends, behind = {}, []
     for store, (last, open_weekdays) in sorted(feeds.items()):
-        status, periods = feed_status(last, end, own, open_weekdays, late_periods)
+        status, periods = feed_status(last, complete, own, open_weekdays, late_periods)
         ends[store] = complete
         if status == LATE:
             ends[store] = (pd.Timestamp(last).date() if data_freq is None or data_freq == freq
-                           else last_complete_day(last, freq, data_freq, open_weekdays))
+                           else last_complete_day(last, freq, data_freq, open_weekdays or range(7)))
         if status != ON_TIME:
-            behind.append((store, last, periods, f"end at {ends[store]} ({status})" if status == LATE
-                           else f"zero-filled to {ends[store]} ({status})"))
+            period = period_index([pd.Timestamp(ends[store])], freq)[0]
+            behind.append((store, last, periods, f"end in {period} ({status})" if status == LATE
+                           else f"zero-filled to {period} ({status})"))
     return ends, pd.DataFrame(behind, columns=["store_id", "last_date", "periods_behind", "series"])
