@@ -167,7 +167,8 @@ def run_reference(spec: dict, result: dict, log=print) -> None:
             rows = series.select(*cols).withColumn("is_calendar", F.lit(False))
             raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
             if raw_calendar is not None:
-                planned_rows = (calendar_rows(raw_calendar, series)
+                pairs = series.select("key", "store_id", "item_id").distinct()
+                planned_rows = (calendar_rows(raw_calendar, pairs, end["end"])
                            .withColumn("units", F.lit(None).cast("double"))
                            .withColumn("freq", F.lit(None).cast("string")).select(*cols)
                            .withColumn("is_calendar", F.lit(True)))

@@ -375,7 +375,8 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     sold nothing for three weeks: it stopped, and its zeros are real."""
     from manymodels_assets import layout
     from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.training import calendar_rows
+    from manymodels_assets.engine.training import _start, calendar_rows
+    from manymodels_assets.forecasting.series import default_late_periods
 
     spark, lake, publish = _lake(tmp_path)
     days = pd.date_range("2024-01-01", "2024-06-30", freq="D")  # ends on a Sunday
@@ -396,12 +397,18 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     assert (series.loc[series["store_id"] == "S2", "units"].tail(21) == 0).all()
     assert built.behind[["store_id", "periods_behind"]].values.tolist() == [["S1", 2], ["S2", 21]]
     assert built.behind["series"].tolist() == ["end in 2024-06-28 (late)", "zero-filled to 2024-06-30 (stopped)"]
-    # the late store's planned calendar starts the day after its own last date, not the panel's
+    # the late store's planned calendar reaches back to the day after its own last date, and the
+    # core reads its whole horizon from it (by date: the rows before a series' end are ignored)
+    from manymodels_assets.forecasting.calendar import history_and_calendar_regressors
+
     plan = pd.DataFrame([(s, "I1", d, 1.5, 1) for s in ("S0", "S1") for d in pd.date_range("2024-06-29", periods=40).date],
                         columns=["store_id", "item_id", "date", "price", "promo"])
-    planned = calendar_rows(spark.createDataFrame(plan), spark.read.parquet(lake.spark_uri(layout.SERIES, built.version)))
-    first = planned.toPandas().groupby("store_id")["date"].min().astype(str).to_dict()
-    assert first == {"S0": "2024-07-01", "S1": "2024-06-29"}
+    after = _start(pd.Timestamp("2024-06-30").date(), "D", default_late_periods("D") + 2) - pd.Timedelta(days=1)
+    planned = calendar_rows(spark.createDataFrame(plan), spark.createDataFrame(pairs), after).toPandas()
+    late = series[series["store_id"] == "S1"].assign(promo=lambda f: (f["date"].map(lambda d: d.day) == 1).astype(int))
+    _, X_calendar, note = history_and_calendar_regressors(late, planned[planned["store_id"] == "S1"],
+                                                          pd.Period("2024-06-28", "D"), 28, "D")
+    assert X_calendar is not None and len(X_calendar) == 28 and X_calendar["promo"].eq(1).all(), note
     # 0: every series to the raw data's last date, the missing days zero
     series, ends = built_series(update_series(spark, lake, pairs, "auto", "zero", "r2", late_periods=0).version)
     assert set(ends.values()) == {"2024-06-30"} and series.loc[series["store_id"] == "S1", "units"].tail(2).sum() == 0

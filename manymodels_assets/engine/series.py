@@ -15,6 +15,7 @@ from manymodels_assets.engine.tables import keys_frame, read_current, replace_ke
 from manymodels_assets.forecasting.frequency import (AUTO, infer_panel_freq, last_complete_day, normalize_freq,
                                                      report_freq)
 from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.forecasting.frequency import split_freq
 from manymodels_assets.forecasting.series import store_ends
 from manymodels_assets.schemas import SERIES
 
@@ -70,7 +71,9 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
         raise LookupError("raw_sales has not been materialized yet: materialize it first")
     wanted = spark.createDataFrame(pairs)
     selected = raw.join(F.broadcast(wanted.select("store_id", "item_id")), ["store_id", "item_id"])
-    end = raw.agg(F.max("date")).first()[0]
+    # each store's last date in the query that finds the panel's: nothing more to ask when all are on time
+    last_dates = {r[0]: r[1] for r in raw.groupBy("store_id").agg(F.max("date")).collect()}
+    end = max(last_dates.values(), default=None)
     held_back = ""
     if freq.strip().lower() == AUTO:
         freq = data_freq = infer_frequency(raw)  # the data's own period: its last one is always whole
@@ -81,9 +84,14 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
         data_freq, complete = _last_complete_day(raw, end, freq)
         if complete < end:
             held_back = f"rows from {complete + dt.timedelta(days=1)} to {end} wait for their {freq} period to complete"
-    ends, behind = store_ends(_store_feeds(raw, wanted, end), end, complete, freq, data_freq, late_periods)
-    selected = (selected.join(F.broadcast(spark.createDataFrame(list(ends.items()), f"store_id string, {SERIES_END} date")),
-                              "store_id").where(F.col("date") <= F.col(SERIES_END)))
+    mine = set(pairs["store_id"])
+    ends, behind = store_ends(_store_feeds(raw, {s: d for s, d in last_dates.items() if s in mine}, complete, data_freq),
+                              end, complete, freq, data_freq, late_periods)
+    if any(e != complete for e in ends.values()):  # late stores: each store's rows up to its own end
+        selected = (selected.join(F.broadcast(spark.createDataFrame(list(ends.items()), f"store_id string, {SERIES_END} date")),
+                                  "store_id").where(F.col("date") <= F.col(SERIES_END)))
+    elif complete < end:
+        selected = selected.where(F.col("date") <= F.lit(complete))
     keys = keys_frame(spark, pairs["key"].tolist())
     built = build_series(selected, freq, complete, fill, n_series=len(pairs))
     live = (lambda: keys_frame(spark, live_keys())) if live_keys is not None else None
@@ -93,14 +101,18 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     return SeriesUpdate(version, freq, complete, stats, held_back, behind)
 
 
-def _store_feeds(raw: DataFrame, pairs: DataFrame, end: dt.date, weeks: int = 8) -> dict:
-    """Per store of ``pairs``: (its last sales date, the weekdays it sold on in the panel's last
-    ``weeks`` weeks, Monday = 0), in one pass over its rows."""
-    recent = F.col("date") > F.lit(end - dt.timedelta(weeks=weeks))
-    rows = (raw.join(F.broadcast(pairs.select("store_id").distinct()), "store_id").groupBy("store_id")
-            .agg(F.max("date"), F.collect_set(F.when(recent, F.dayofweek("date")))).collect())
-    # Spark counts Sunday as 1 ... Saturday as 7
-    return {r[0]: (r[1], tuple(sorted((d + 5) % 7 for d in r[2]))) for r in rows}
+def _store_feeds(raw: DataFrame, last_dates: dict, complete: dt.date, data_freq: str | None, weeks: int = 8) -> dict:
+    """Per store: (its last sales date, the weekdays it sold on in the panel's last ``weeks`` weeks,
+    Monday = 0). The weekdays judge daily data only, and only stores that end before ``complete``
+    need them: in the common case, every store on time, nothing is asked of Spark."""
+    behind = sorted(s for s, last in last_dates.items() if last < complete)
+    open_days = {}
+    if behind and data_freq and split_freq(data_freq)[1] == "D":
+        recent = raw.where(F.col("store_id").isin(behind) & (F.col("date") > F.lit(complete - dt.timedelta(weeks=weeks))))
+        # Spark counts Sunday as 1 ... Saturday as 7
+        open_days = {r[0]: tuple(sorted((d + 5) % 7 for d in r[1]))
+                     for r in recent.groupBy("store_id").agg(F.collect_set(F.dayofweek("date"))).collect()}
+    return {s: (last, open_days.get(s, ())) for s, last in last_dates.items()}
 
 
 def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) -> tuple[str | None, dt.date]:

@@ -19,6 +19,7 @@ from manymodels_assets.forecasting.cold_start import ColdStartCalibration, calib
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.panel import sample_keys
 from manymodels_assets.forecasting.selection import PanelPrior
+from manymodels_assets.forecasting.series import default_late_periods
 from manymodels_assets.schemas import MODEL_SET
 
 SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "backtest", "calendar_regressors")]
@@ -122,7 +123,10 @@ def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, co
     if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
         selected = selected.where(F.col("date") >= F.lit(_start(first["end"], first["freq"], window + 1)))
     raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
-    calendar = calendar_rows(raw_calendar, selected) if raw_calendar is not None else None
+    # from where a late store's series may end (engine.series): the core reads each series' own
+    # horizon from its rows by date, so a plan row before a series' end is ignored
+    after = _start(first["end"], first["freq"], default_late_periods(first["freq"]) + 2) - dt.timedelta(days=1)
+    calendar = calendar_rows(raw_calendar, spark.createDataFrame(pairs), after) if raw_calendar is not None else None
     pooled = (pooled_backtests(selected, calendar, config, first["freq"])
               if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
@@ -226,12 +230,9 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
     return apply_per_group(rows, ["key"], one, MODEL_SET.spark_ddl(), n_series)
 
 
-def calendar_rows(calendar: DataFrame, series: DataFrame) -> DataFrame:
-    """The planned calendar of each of the ``series`` (rows: key, store_id, item_id, date) after its
-    own last date: a late store's series end before the others' (engine.series)."""
-    ends = series.groupBy("key", "store_id", "item_id").agg(F.max("date").alias("_end"))
-    return (calendar.join(F.broadcast(ends), ["store_id", "item_id"])
-                    .where(F.col("date") > F.col("_end")).drop("_end"))
+def calendar_rows(calendar: DataFrame, pairs: DataFrame, after: dt.date) -> DataFrame:
+    """The planned calendar of the given series (key, store_id, item_id) after ``after``."""
+    return calendar.where(F.col("date") > F.lit(after)).join(F.broadcast(pairs), ["store_id", "item_id"])
 
 
 def plot_rows(spark: SparkSession, lake, model_set: str, keys: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
