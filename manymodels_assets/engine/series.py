@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
@@ -13,9 +13,8 @@ from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
 from manymodels_assets.forecasting.frequency import (AUTO, infer_panel_freq, last_complete_day, normalize_freq,
-                                                     report_freq)
+                                                     report_freq, split_freq)
 from manymodels_assets.forecasting.keys import encode_key
-from manymodels_assets.forecasting.frequency import split_freq
 from manymodels_assets.forecasting.series import store_ends
 from manymodels_assets.schemas import SERIES
 
@@ -52,7 +51,7 @@ class SeriesUpdate:
     end: dt.date  # where on-time stores' series end: the raw table's last date, or its last complete period's
     stats: pd.DataFrame  # per built series, see series_stats
     held_back: str = ""  # rows of a period still filling up, waiting in raw_sales for it to complete
-    behind: pd.DataFrame | None = None  # the run's stores whose feed is late or stopped (store_ends)
+    behind: pd.DataFrame = field(default_factory=pd.DataFrame)  # the run's stores whose feed is late or stopped (store_ends)
 
 
 def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fill: str, run_id: str,
@@ -101,6 +100,11 @@ def update_series(spark: SparkSession, lake, pairs: pd.DataFrame, freq: str, fil
     return SeriesUpdate(version, freq, complete, stats, held_back, behind)
 
 
+def _weekday():
+    """A sales row's weekday as Python counts them (Monday = 0); Spark counts Sunday as 1 ... Saturday as 7."""
+    return ((F.dayofweek("date") + 5) % 7).alias("weekday")
+
+
 def _store_feeds(raw: DataFrame, last_dates: dict, complete: dt.date, data_freq: str | None, weeks: int = 8) -> dict:
     """Per store: (its last sales date, the weekdays it sold on in the panel's last ``weeks`` weeks,
     Monday = 0). The weekdays judge daily data only, and only stores that end before ``complete``
@@ -109,9 +113,7 @@ def _store_feeds(raw: DataFrame, last_dates: dict, complete: dt.date, data_freq:
     open_days = {}
     if behind and data_freq and split_freq(data_freq)[1] == "D":
         recent = raw.where(F.col("store_id").isin(behind) & (F.col("date") > F.lit(complete - dt.timedelta(weeks=weeks))))
-        # Spark counts Sunday as 1 ... Saturday as 7
-        open_days = {r[0]: tuple(sorted((d + 5) % 7 for d in r[1]))
-                     for r in recent.groupBy("store_id").agg(F.collect_set(F.dayofweek("date"))).collect()}
+        open_days = {r[0]: tuple(sorted(r[1])) for r in recent.groupBy("store_id").agg(F.collect_set(_weekday())).collect()}
     return {s: (last, open_days.get(s, ())) for s, last in last_dates.items()}
 
 
@@ -126,8 +128,7 @@ def _last_complete_day(raw: DataFrame, end: dt.date, freq: str, weeks: int = 8) 
         data_freq = report_freq([r[0] for r in recent.select("date").distinct().collect()])
     if data_freq is None or data_freq == freq:
         return data_freq, end
-    # Spark counts Sunday as 1 ... Saturday as 7; Python's Monday is 0
-    open_days = [(r[0] + 5) % 7 for r in recent.select(F.dayofweek("date")).distinct().collect()]
+    open_days = [r[0] for r in recent.select(_weekday()).distinct().collect()]
     return data_freq, last_complete_day(end, freq, data_freq, open_days)
 
 
