@@ -45,6 +45,7 @@ from scipy.linalg import cho_factor, cho_solve  # noqa: E402
 
 from manymodels_assets.forecasting import metrics  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
+from manymodels_assets.forecasting.backtest import fold_windows  # noqa: E402
 from manymodels_assets.forecasting.candidates import fit_predict  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
 from manymodels_assets.forecasting.frequency import period_index  # noqa: E402
@@ -215,8 +216,8 @@ def base_forecasts(workers: int, Y, index, origins, candidates, with_residuals, 
 
 
 def folds_of(n: int, horizon: int, n_folds: int) -> dict[int, tuple[int, int]]:
-    """{fold: (train end, test end)}: the last ``n_folds`` horizons of ``n`` periods, back to back."""
-    return {f: (n - (n_folds - f) * horizon - horizon, n - (n_folds - f) * horizon) for f in range(1, n_folds + 1)}
+    """{fold: (train end, test end)}: the pipeline's backtest folds of ``n`` periods, numbered oldest first."""
+    return {f: (w.train_end, w.test_end) for f, w in enumerate(fold_windows(n, horizon, n_folds, min_train=0), 1)}
 
 
 def mase(forecast: np.ndarray, actual: np.ndarray, scales: np.ndarray) -> float:
@@ -263,13 +264,7 @@ def _learn(payloads: list[dict]) -> dict | None:
 
 def _score(meta, payloads: list[dict], names) -> float:
     """Mean MASE of the learned combination over the payloads' (series, fold) rows."""
-    if not meta:
-        return float("nan")
-    errors = []
-    for features, forecasts, actual, scale in combination._fold_rows(payloads, list(names)):
-        w = combination.combination_weights(meta, features, list(forecasts))
-        errors.append(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
-    return float(np.mean(errors))
+    return combination.combination_error(meta, combination._fold_rows(payloads, list(names))) if meta else float("nan")
 
 
 def candidate_sets(defaults, reconciled) -> dict[str, tuple]:
@@ -290,6 +285,13 @@ def _combine_at_nodes(meta, Y, base, origin, defaults, season) -> np.ndarray:
         w = combination.combination_weights(meta, combination.series_features(Y[j, :origin], season), list(forecasts))
         out.append(sum(v * forecasts[c] for c, v in w.items()))
     return np.array(out)
+
+
+def _node_mse(meta, Y, base, windows, defaults, season) -> np.ndarray:
+    """Each node's mean squared error of the combination over the backtest ``windows`` (train
+    end, test end): the diagonal W of the combination reconciled once."""
+    errors = [(Y[:, a:b] - _combine_at_nodes(meta, Y, base, a, defaults, season)) ** 2 for a, b in windows]
+    return np.mean(np.concatenate(errors, axis=1), axis=1)
 
 
 def _pct(value: float, reference: float) -> str:
@@ -405,9 +407,7 @@ def run(frame: pd.DataFrame, freq: str, fill: str, hierarchy: str = "product", h
         combined = _combine_at_nodes(meta, Y, base, tr, defaults, season)
         # W: each node's errors of the same combination on the folds before the target, the
         # only ones it may see (the hierarchy couples every series, so there are no halves here)
-        errors = [(Y[:, a:b] - _combine_at_nodes(meta, Y, base, a, defaults, season)) ** 2
-                  for g, (a, b) in folds.items() if g < target]
-        mse = np.mean(np.concatenate(errors, axis=1), axis=1)
+        mse = _node_mse(meta, Y, base, [w for g, w in folds.items() if g < target], defaults, season)
         scales = np.array([metrics.seasonal_naive_scale(b[:tr], season) for b in bottom])
         actual = bottom[:, tr:te]
         for label, fc in (("combination", combined[n_agg:]),
@@ -469,9 +469,7 @@ def _held_out(S, Y_all, base, held, folds, payloads, order, sets, defaults, reco
     h2["vs defaults"] = [_pct(v, h2["held-out"][0]) for v in h2["held-out"]]
     meta = _learn([_subset(payloads[k], names=defaults) for k in order])
     combined = _combine_at_nodes(meta, Y_all, held, origin, defaults, season)
-    errors = [(Y_all[:, a:b] - _combine_at_nodes(meta, Y_all, base, a, defaults, season)) ** 2
-              for a, b in folds.values()]
-    mse = np.mean(np.concatenate(errors, axis=1), axis=1)
+    mse = _node_mse(meta, Y_all, base, list(folds.values()), defaults, season)
     h3 = pd.DataFrame([{"forecast": label, "held-out": mase(fc, actual, scales)} for label, fc in (
         ("combination", combined[n_agg:]),
         ("reconciled, W = diag MSE on the backtest folds", reconcile(S, combined, mse)),

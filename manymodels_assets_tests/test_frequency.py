@@ -375,8 +375,7 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
     sold nothing for three weeks: it stopped, and its zeros are real."""
     from manymodels_assets import layout
     from manymodels_assets.engine.series import update_series
-    from manymodels_assets.engine.training import _start, calendar_rows
-    from manymodels_assets.forecasting.series import default_late_periods
+    from manymodels_assets.engine.training import calendar_rows, plan_after
 
     spark, lake, publish = _lake(tmp_path)
     days = pd.date_range("2024-01-01", "2024-06-30", freq="D")  # ends on a Sunday
@@ -403,8 +402,8 @@ def test_a_late_store_ends_at_its_own_last_date_and_a_stopped_one_is_zero_filled
 
     plan = pd.DataFrame([(s, "I1", d, 1.5, 1) for s in ("S0", "S1") for d in pd.date_range("2024-06-29", periods=40).date],
                         columns=["store_id", "item_id", "date", "price", "promo"])
-    after = _start(pd.Timestamp("2024-06-30").date(), "D", default_late_periods("D") + 2) - pd.Timedelta(days=1)
-    planned = calendar_rows(spark.createDataFrame(plan), spark.createDataFrame(pairs), after).toPandas()
+    planned = calendar_rows(spark.createDataFrame(plan), spark.createDataFrame(pairs),
+                            plan_after(pd.Timestamp("2024-06-30").date(), "D")).toPandas()
     late = series[series["store_id"] == "S1"].assign(promo=lambda f: (f["date"].map(lambda d: d.day) == 1).astype(int))
     _, X_calendar, note = history_and_calendar_regressors(late, planned[planned["store_id"] == "S1"],
                                                           pd.Period("2024-06-28", "D"), 28, "D")

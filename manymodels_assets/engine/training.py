@@ -123,10 +123,8 @@ def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, co
     if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
         selected = selected.where(F.col("date") >= F.lit(_start(first["end"], first["freq"], window + 1)))
     raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
-    # from where a late store's series may end (engine.series): the core reads each series' own
-    # horizon from its rows by date, so a plan row before a series' end is ignored
-    after = _start(first["end"], first["freq"], default_late_periods(first["freq"]) + 2) - dt.timedelta(days=1)
-    calendar = calendar_rows(raw_calendar, spark.createDataFrame(pairs), after) if raw_calendar is not None else None
+    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), plan_after(first["end"], first["freq"]))
+                if raw_calendar is not None else None)
     pooled = (pooled_backtests(selected, calendar, config, first["freq"])
               if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
@@ -147,6 +145,13 @@ def item_profiles(all_series: DataFrame, selected: DataFrame, config: TrainingCo
         return {}
     horizon, season_length = config.resolved(freq)
     return _item_means(all_series, items, minimum, _start(end, freq, max(4 * season_length, 2 * horizon)))
+
+
+def plan_after(end: dt.date, freq: str) -> dt.date:
+    """The day after which the planned calendar is read for series that end at ``end``: back by
+    the late-store tolerance, since a late store's series end before the others' (engine.series).
+    The core reads each series' own horizon from its rows by date, so earlier rows are ignored."""
+    return _start(end, freq, default_late_periods(freq) + 2) - dt.timedelta(days=1)
 
 
 def _start(end: dt.date, freq: str, periods: int) -> dt.date:

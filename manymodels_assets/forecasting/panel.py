@@ -145,7 +145,11 @@ def combination_weights(meta: dict, features: list[float], available: list[str])
 
 
 def _combination_error(rows, names, W, b, mu, sd) -> float:
-    meta = {"candidates": names, "mu": mu, "sd": sd, "weights": W, "bias": b}
+    return combination_error({"candidates": names, "mu": mu, "sd": sd, "weights": W, "bias": b}, rows)
+
+
+def combination_error(meta: dict, rows) -> float:
+    """Mean MASE of the combination ``meta`` describes over fold rows (see _fold_rows)."""
     errors = []
     for features, forecasts, actual, scale in rows:
         w = combination_weights(meta, features, list(forecasts))
