@@ -1,9 +1,11 @@
 """Deployment: the Dockerfile and the AKS manifest pass their validators (no Docker engine or cluster
 here), and the MLflow pyfunc wrapper serves a model set as the service does."""
+import json
 import os
 import shutil
 import subprocess
 import sys
+import warnings
 
 import httpx
 import mlflow.pyfunc
@@ -111,7 +113,14 @@ def test_the_pyfunc_model_loads_with_mlflow_and_forecasts_like_the_core(producti
 
 def test_mlflow_models_serve_answers_from_the_set(production, tmp_path):
     deployment, rows = production
-    path = save_model_set_pyfunc(str(tmp_path / "model"), deployment.set_directory("prod-py"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. MLflow's "An input example was not provided"
+        path = save_model_set_pyfunc(str(tmp_path / "model"), deployment.set_directory("prod-py"))
+    with open(os.path.join(path, "serving_input_example.json")) as f:
+        example = json.load(f)  # the set's first series by key, at its horizon
+    first = min(rows, key=lambda r: r["key"])
+    assert example == {"dataframe_split": {"columns": ["store_id", "item_id", "horizon"],
+                                           "data": [[first["store_id"], first["item_id"], int(first["horizon"])]]}}
     port = free_port()
     env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}  # its uvicorn is the venv's
     argv = [os.path.join(BIN, "mlflow"), "models", "serve", "-m", path, "--env-manager", "local",
@@ -119,6 +128,10 @@ def test_mlflow_models_serve_answers_from_the_set(production, tmp_path):
     with http_process(argv, port, env=env, ready_path="/ping", log_path=str(tmp_path / "mlflow.log"), timeout=120):
         ask = {"dataframe_records": [{"store_id": rows[0]["store_id"], "item_id": rows[0]["item_id"], "horizon": 4}]}
         r = httpx.post(f"http://127.0.0.1:{port}/invocations", json=ask, timeout=60)
+        from_example = httpx.post(f"http://127.0.0.1:{port}/invocations", json=example, timeout=60)
     assert r.status_code == 200, r.text
     got = r.json()["predictions"]
     np.testing.assert_allclose([p["yhat"] for p in got], forecast_series(rows[0], 4)["yhat"])
+    assert from_example.status_code == 200, from_example.text
+    np.testing.assert_allclose([p["yhat"] for p in from_example.json()["predictions"]],
+                               forecast_series(first, int(first["horizon"]))["yhat"])

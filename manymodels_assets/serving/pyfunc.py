@@ -66,6 +66,8 @@ def save_model_set_pyfunc(path: str, model_set_uri: str, embed: bool = False) ->
     """Save the model set at ``model_set_uri`` as a pyfunc model at ``path``; returns ``path``.
 
     ``embed``: copy the set's folder into the model (a local folder only) instead of referencing it.
+    The model carries a request for one of the set's own series as its input example
+    (``serving_input_example.json``: what to send an endpoint first).
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -75,5 +77,30 @@ def save_model_set_pyfunc(path: str, model_set_uri: str, embed: bool = False) ->
                                               ColSpec("long", "horizon", required=False)]))
     mlflow.pyfunc.save_model(
         path, python_model=ModelSetModel(), code_paths=[package], pip_requirements=REQUIREMENTS, signature=signature,
-        artifacts={"model_set": model_set_uri} if embed else None, model_config={"model_set_uri": model_set_uri})
+        artifacts={"model_set": model_set_uri} if embed else None, model_config={"model_set_uri": model_set_uri},
+        input_example=example_request(model_set_uri))
     return path
+
+
+def example_request(model_set_uri: str, tries: int = 100) -> pd.DataFrame:
+    """A request the set answers: the first of its series (by key) that has a model, at its horizon.
+
+    Raises ValueError when none of the first ``tries`` series has one (a set of inactive series
+    only): such a set has nothing to serve.
+    """
+    from fsspec.core import url_to_fs
+
+    from manymodels_assets.forecasting.keys import decode_key
+    from manymodels_assets.model_set_index import ModelSetReader, load_index
+    from manymodels_assets.serving.store import SKIP_COLUMNS
+
+    fs, directory = url_to_fs(model_set_uri)
+    reader = ModelSetReader(fs, directory, load_index(fs, directory))
+    for key, _ in zip(reader.index.keys(), range(tries)):
+        row = reader.row(key, SKIP_COLUMNS)
+        if row is not None and row.get("model") is not None:
+            store_id, item_id = decode_key(key)
+            return pd.DataFrame({"store_id": [store_id], "item_id": [item_id],
+                                 "horizon": [int(row.get("horizon") or 1)]})
+    raise ValueError(f"the model set at {model_set_uri} has no series with a model among its first {tries}: "
+                     "nothing to serve")
