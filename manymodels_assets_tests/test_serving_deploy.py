@@ -135,3 +135,12 @@ def test_mlflow_models_serve_answers_from_the_set(production, tmp_path):
     assert from_example.status_code == 200, from_example.text
     np.testing.assert_allclose([p["yhat"] for p in from_example.json()["predictions"]],
                                forecast_series(first, int(first["horizon"]))["yhat"])
+
+
+def test_a_set_with_nothing_to_serve_is_refused_when_saved(production, tmp_path):
+    deployment, rows = production
+    failed = [{**r, "model": None, "status": "failed"} for r in rows]
+    deployment.publish("prod-failed", failed)
+    with pytest.raises(ValueError, match="no series with a model"):
+        save_model_set_pyfunc(str(tmp_path / "model"), deployment.set_directory("prod-failed"))
+    assert not os.path.exists(tmp_path / "model")
