@@ -57,6 +57,10 @@ def test_pooled_payload_round_trip_and_train_series_uses_it():
                        pooled={"pooled": to_payload(results[s.key])})
     assert row["status"] == "ok" and row["forecaster"] == "pooled"
     np.testing.assert_allclose(forecast_series(row, 28)["yhat"], np.clip(results[s.key].future, 0, None), atol=1e-5)
+    # a direct model has nothing beyond its trained horizon: a longer ask stops there instead of raising
+    longer = forecast_series(row, 56)
+    assert list(longer["step"]) == list(range(1, 29))
+    np.testing.assert_allclose(longer["yhat"], forecast_series(row, 28)["yhat"])
 
 
 def test_a_group_that_cannot_be_fit_fails_the_candidate_not_the_series():

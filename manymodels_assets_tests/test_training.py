@@ -107,6 +107,22 @@ def test_forecast_dates_follow_the_last_date_and_are_non_negative():
     assert (fc["yhat_lower"] <= fc["yhat"]).all() and (fc["yhat"] <= fc["yhat_upper"]).all()
 
 
+def test_hourly_forecasts_and_the_champions_window_keep_the_hour():
+    from manymodels_assets.forecasting.challenge import challenge
+
+    hours = pd.date_range("2024-01-01 00:00", periods=100, freq="h")
+    cycle = 10 * (np.arange(100) % 24) + 1 + np.random.default_rng(0).uniform(0, 1, 100)
+    full = pd.DataFrame({"date": hours, "units": cycle})
+    config = TrainingConfig(candidates=("seasonal_naive",), horizon=3, n_folds=1, combine_top=0,
+                            use_panel_prior=False)
+    champion = train_series("S~I", "S", "I", full.iloc[:80], "h", config)  # trained to 07:00 on the 4th
+    assert champion["last_date"] == hours[79].to_pydatetime()
+    assert list(forecast_series(champion, 3)["forecast_date"]) == [d.to_pydatetime() for d in hours[80:83]]
+    # the same model on both sides scores alike once the champion's forecasts are lined up by the hour
+    result = challenge(full, champion, train_series("S~I", "S", "I", full, "h", config))
+    assert result["champion_score"] == pytest.approx(result["challenger_score"], rel=1e-3)
+
+
 def test_a_series_that_stopped_selling_is_inactive_with_a_flagged_zero_forecast():
     h = history(n=500)
     h.loc[h.index >= 400, "units"] = 0.0  # 100 days without a sale > 13 weeks (the daily default)

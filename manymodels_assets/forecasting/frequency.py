@@ -135,6 +135,13 @@ def default_max_history(freq: str) -> int:
     return math.ceil(1096 / n) if base == "D" else 0
 
 
+def period_start(stamp, freq: str) -> dt.date | dt.datetime:
+    """The start of the period at ``stamp`` as model sets and forecasts hold it: its date, or for
+    hours its datetime (a date would put every hour of a day at midnight)."""
+    ts = pd.Timestamp(stamp)
+    return ts.to_pydatetime() if split_freq(normalize_freq(freq))[1] == "h" else ts.date()
+
+
 def period_index(dates, freq: str) -> pd.PeriodIndex:
     """The periods of ``dates`` at ``freq``; a multiple (``3M``) is aligned on the epoch, so two
     series bucket the same dates into the same periods whatever their first date."""

@@ -22,7 +22,7 @@ from manymodels_assets.forecasting.calendar import history_and_calendar_regresso
 from manymodels_assets.forecasting.candidates import ENSEMBLE, describe, fit_predict, fit_predict_ensemble, get
 from manymodels_assets.forecasting.cold_start import ColdStartCalibration, stand_in
 from manymodels_assets.forecasting.config import TrainingConfig
-from manymodels_assets.forecasting.frequency import normalize_freq, period_index
+from manymodels_assets.forecasting.frequency import normalize_freq, period_index, period_start
 from manymodels_assets.forecasting.panel import backtest_payload
 from manymodels_assets.forecasting.pooled import from_payload
 from manymodels_assets.forecasting.selection import Choice, PanelPrior, choose, combination_backtest, combination_for
@@ -77,8 +77,8 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
     if values.size == 0:
         row.update(status=status.FAILED, error="series has no observations", fit_seconds=time.perf_counter() - started)
         return row
-    row.update(first_date=pd.Timestamp(history["date"].iloc[0]).date(),
-               last_date=pd.Timestamp(history["date"].iloc[-1]).date())
+    row.update(first_date=period_start(history["date"].iloc[0], freq),
+               last_date=period_start(history["date"].iloc[-1], freq))
     y = pd.Series(values, index=period_index(history["date"], freq), dtype=float)
 
     quiet_periods = config.inactive_periods(freq)
