@@ -20,11 +20,11 @@ from manymodels_assets.forecasting.series import regularize
 def test_promotion_decisions_and_reasons():
     new = pd.DataFrame({
         "key": ["wins", "loses", "too_new", "failed", "first_good", "first_bad", "first_cold", "stopped", "gated",
-                "revived", "still_quiet"],
-        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok", "ok", "ok"],
-        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9, 0.7, 0.7],
-        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95, 1.2, 0.9],
-        "error": [None, None, None, "boom", None, None, None, None, None, None, None],
+                "revived", "still_quiet", "first_fallback"],
+        "status": ["ok", "ok", "ok", "failed", "ok", "ok", "cold_start", "inactive", "ok", "ok", "ok", "fallback"],
+        "wape": [0.5, 0.1, 0.1, np.nan, 0.5, 0.5, np.nan, np.nan, 0.9, 0.7, 0.7, np.nan],
+        "mase": [0.9, 0.5, 0.5, np.nan, 0.8, 1.3, np.nan, np.nan, 0.95, 1.2, 0.9, np.nan],
+        "error": [None, None, None, "boom", None, None, None, None, None, None, None, "naive: boom"],
     })
     champions = pd.DataFrame({
         "key": ["wins", "loses", "too_new", "failed", "stopped", "gated", "revived", "still_quiet"],
@@ -45,6 +45,9 @@ def test_promotion_decisions_and_reasons():
     assert d.loc["first_good", "decision"] == "promoted" and "< 1.0" in d.loc["first_good", "reason"]
     assert d.loc["first_bad", "decision"] == "provisional" and d.loc["first_bad", "failed_check"] == "first_model"
     assert d.loc["first_cold", "decision"] == "promoted" and d.loc["stopped", "decision"] == "promoted"
+    # a stand-in has no backtest: its reason says what it is, not that it beat seasonal naive
+    assert d.loc["first_fallback", "decision"] == "promoted"
+    assert d.loc["first_fallback", "reason"] == "first model: a fallback (no candidate could be backtested)"
     # sales came back: the zero forecast goes, even when the new model's fold (trained on the quiet
     # stretch) only ties it on the newest periods
     assert d.loc["revived", "decision"] == "promoted" and d.loc["revived", "reason"].startswith("sales returned")

@@ -53,6 +53,14 @@ def test_short_series_gets_the_cold_start_model_and_is_flagged():
     assert len(fc) == 28 and (fc["yhat_upper"] >= fc["yhat"]).all()
 
 
+def test_a_series_whose_every_candidate_was_skipped_says_so():
+    weekly = pd.DataFrame({"date": pd.date_range("2020-01-05", periods=60, freq="7D"), "units": np.arange(1, 61.0)})
+    row = train_series("S~I", "S", "I", weekly, "W-SAT", TrainingConfig(candidates=("regression",), combine_top=0,
+                                                                       use_panel_prior=False))
+    assert row["status"] == "fallback" and row["reason"].startswith("every candidate failed or was skipped")
+    assert row["error"] == "regression skipped: no price or promotion data in the history"
+
+
 def test_empty_series_fails_without_raising():
     row = train_series("S~I", "S", "I", history(n=0), "D", TrainingConfig())
     assert row["status"] == "failed" and row["model"] is None

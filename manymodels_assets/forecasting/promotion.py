@@ -103,9 +103,10 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     failed_check = np.select([c for c, _, _ in checks], [name for _, name, _ in checks], default="")
     why_not = np.select([c for c, _, _ in checks], [text for _, _, text in checks], default="")
     why = np.select(
-        [state == status.INACTIVE, ~has_champion & (state == status.COLD_START), ~has_champion,
-         revived, replaces_stand_in, unscored_champion],
+        [state == status.INACTIVE, ~has_champion & (state == status.COLD_START),
+         ~has_champion & (state == status.FALLBACK), ~has_champion, revived, replaces_stand_in, unscored_champion],
         ["stopped selling: the flagged zero forecast", "first model: a cold start (no backtest to judge)",
+         "first model: a fallback (no candidate could be backtested)",
          "first model: backtest MASE " + _fmt(mase) + f" < {rule.first_model_max_mase} (beats seasonal naive)",
          "sales returned: replaces the flagged zero forecast", "a newer stand-in replaces a stand-in",
          "the production model cannot forecast the new data"],

@@ -5,7 +5,8 @@ OK = "ok"
 COLD_START = "cold_start"
 """Too little history to backtest: the item's profile across stores, or the last season's mean."""
 FALLBACK = "fallback"
-"""Long enough to backtest, but every candidate failed: the last season's mean stands in."""
+"""Long enough to backtest, but every candidate failed or was skipped (a calendar model with no
+prices, say): the last season's mean stands in; the reasons are in ``error``."""
 INACTIVE = "inactive"
 """No sales in the last seasons (``TrainingConfig.inactive_seasons``): a flagged zero forecast, no
 models fit; the series trains again as soon as it sells."""

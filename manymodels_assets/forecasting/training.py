@@ -137,9 +137,11 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
         )
         break
     else:
-        failures = errors + [f"{n}: {s['error']}" for n, s in summaries.items() if "error" in s]
+        skipped = [f"{n} skipped: {s['skipped']}" for n, s in summaries.items() if "skipped" in s]
+        failures = errors + [f"{n}: {s['error']}" for n, s in summaries.items() if "error" in s] + skipped
         row.update(stand_in(y, horizon, season_length, config.interval_level, status.FALLBACK,
-                            "every candidate failed", item_profile))
+                            "every candidate failed or was skipped" if skipped else "every candidate failed",
+                            item_profile))
         row["error"] = "; ".join(failures)[:2000] or None
     return _finish(row, summaries, started)
 
