@@ -185,6 +185,26 @@ def test_hours_across_a_daylight_saving_change_are_counted_in_utc():
     assert list(period_index(local_days, "D").day) == [27, 28, 29, 30, 31]  # dates keep their local day
 
 
+def test_local_dates_and_hours_across_either_clock_change_are_inferred():
+    autumn = pd.date_range("2024-10-26 20:00", "2024-10-28", freq="h", tz="Europe/Berlin")  # 02:00 twice
+    assert infer_freq(autumn) == infer_panel_freq(autumn, [autumn]) == "h"
+    # local midnights a fortnight apart across the spring change are 13 days 23 hours apart in UTC
+    fortnights = pd.date_range("2024-03-03", periods=10, freq="14D", tz="Europe/Berlin")
+    assert infer_freq(fortnights) == infer_freq(fortnights.tz_localize(None)) == "2W-SAT"
+    out = regularize(pd.DataFrame({"date": fortnights, "units": 5.0}), "2W-SAT", fortnights[-1])
+    assert len(out) == 10 and (out["units"] == 5.0).all()  # no zero weeks in between
+
+
+def test_stores_reporting_fortnightly_on_alternate_weeks_make_a_fortnightly_panel():
+    first = pd.date_range("2024-01-07", periods=20, freq="14D")
+    second = first + pd.Timedelta(weeks=1)
+    freq = infer_panel_freq(first.append(second), [first, second] * 2)  # the union alone looks weekly
+    assert freq == "2W-SAT"
+    for dates in (first, second):
+        out = regularize(pd.DataFrame({"date": dates, "units": 10.0}), freq, dates[-1])
+        assert (out["units"] == 10.0).all() and len(out) == 20  # one report per fortnight, no zeros between
+
+
 def test_irregular_dates_are_refused_with_a_hint():
     with pytest.raises(ValueError, match="set the series frequency"):
         infer_freq(pd.to_datetime(["2024-01-01", "2024-01-11", "2024-01-21", "2024-01-31"]))

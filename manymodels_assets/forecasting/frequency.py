@@ -205,13 +205,16 @@ def infer_freq(dates) -> str:
     if len(d) < 3:  # two dates 28 days apart are four weeks or a February
         raise ValueError(f"cannot infer a frequency from {len(d)} distinct date(s); "
                          f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")
-    if (d != d.normalize()).any():
+    wall = d.tz_localize(None) if d.tz is not None else d  # the local clock's times
+    if (wall != wall.normalize()).any():
+        # hours are counted in UTC (asi8 is UTC): an hour across a clock change is still one hour
         gap_minutes = int(pd.Series(np.diff(d.asi8) // 60_000_000_000).mode().iloc[0])
-        if gap_minutes == 60 and (d == d.floor("h")).all():
+        if gap_minutes == 60 and (wall == wall.floor("h")).all():
             return "h"
         raise ValueError(f"cannot infer a frequency: timestamps with a most common gap of {gap_minutes} minutes "
                          f"(hourly data, on the hour, is the finest accepted); set the series frequency in the "
                          f"configuration ({'; '.join(ACCEPTED)})")
+    d = wall  # dates are local calendar days: a fortnight across a clock change is 14 days, not 13 and 23 hours
     gaps = np.diff(d.asi8) // 86_400_000_000_000
     gap_days = int(pd.Series(gaps).mode().iloc[0])
     if gap_days == 1:
@@ -223,7 +226,9 @@ def infer_freq(dates) -> str:
     month_steps = np.diff(months)
     # at most one date per calendar month, every step a whole number of periods (missing ones
     # leave multiples), and dates one period apart a month's (quarter's, year's) days apart, not
-    # 5 weeks; a 52/53-week fiscal year is 364 or 371 days
+    # 5 weeks; a 52/53-week fiscal year is 364 or 371 days, inferred while its year ends stay in one
+    # calendar month (4-5-4 years ending on the Saturday nearest January's end cross into February:
+    # no calendar period holds them, and they are refused)
     step = int(np.gcd.reduce(month_steps)) if (month_steps > 0).all() else 0
     typical = {1: (28, 31), 3: (89, 92), 12: (364, 371)}.get(step)
     one_apart = gaps[month_steps == step]
@@ -272,7 +277,7 @@ def infer_panel_freq(dates, series_dates, agree: float = 0.8) -> str:
         # shared by most of the *whole* sample: in a daily panel of slow sellers the few series
         # that happen to look monthly alone must not decide
         shared = float((units == unit).sum()) / len(series_dates)
-        coarser = union is None or _ORDER.index(unit[1]) > _ORDER.index(calendar_unit(union)[1])
+        coarser = union is None or _longer(unit, calendar_unit(union))
         if shared >= agree and coarser:
             agreeing = [f for f in found if calendar_unit(f) == unit]
             return _week_for_all(agreeing) if unit == (1, "W") else pd.Series(agreeing).mode().iloc[0]
@@ -280,6 +285,13 @@ def infer_panel_freq(dates, series_dates, agree: float = 0.8) -> str:
         summary = ", ".join(f"{f} {n}" for f, n in pd.Series(found, dtype=object).value_counts().items())
         raise ValueError(f"{union_error}; the sampled series, each alone: {summary or 'none inferable'}")
     return union
+
+
+def _longer(unit: tuple[int, str], other: tuple[int, str]) -> bool:
+    """Whether the (multiple, base) ``unit`` is a longer period than ``other``: a larger base, or
+    more of the same one (fortnights over weeks, stores reporting on alternate weeks)."""
+    (n, base), (m, other_base) = unit, other
+    return _ORDER.index(base) > _ORDER.index(other_base) or (base == other_base and n > m)
 
 
 def _week_for_all(anchors: list[str]) -> str:
