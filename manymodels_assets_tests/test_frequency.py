@@ -30,6 +30,10 @@ CASES = {
     "quarterly, quarter starts": (pd.date_range("1998-01-01", periods=40, freq="QS"), "Q-DEC", 4, 8),
     "quarterly, quarter ends": (pd.date_range("1998-03-31", periods=40, freq="QE"), "Q-DEC", 4, 8),
     "quarterly, fiscal (Feb starts)": (pd.date_range("1998-02-01", periods=40, freq="QS-FEB"), "Q-OCT", 4, 8),
+    # a quarter's first or last business day: the quarter it starts or ends, not one two months off
+    "quarterly, first business days": (pd.date_range("1998-01-01", periods=40, freq="BQS"), "Q-DEC", 4, 8),
+    "quarterly, last business days": (pd.date_range("1998-01-01", periods=40, freq="BQE"), "Q-DEC", 4, 8),
+    "yearly, first business days": (pd.date_range("1990-01-01", periods=20, freq="BYS"), "Y-DEC", 1, 4),
     "hourly": (pd.date_range("2024-01-01", periods=200, freq="h"), "h", 24, 48),
     "yearly": (pd.date_range("1990-01-01", periods=20, freq="YS"), "Y-DEC", 1, 4),
 }

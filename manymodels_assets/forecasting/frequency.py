@@ -198,8 +198,9 @@ def infer_freq(dates) -> str:
     Hourly (``h``) when times of day vary, else daily (``D``), weekly (``W-<DAY>``, labelled by
     the week's first day, so the period ends the day before; ``2W-<DAY>``, ``3W-<DAY>``... when
     every gap is a whole number of that many weeks), monthly (``M``, dates on any one day of the month, starts and
-    ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``) from the most common step between
-    consecutive dates. Raises, saying what it saw, for anything else.
+    ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a month's first week
+    label the period starting there, later ones the period ending there) from the most common step
+    between consecutive dates. Raises, saying what it saw, for anything else.
     """
     d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).as_unit("ns").sort_values()
     if len(d) < 3:  # two dates 28 days apart are four weeks or a February
@@ -236,8 +237,9 @@ def infer_freq(dates) -> str:
         if step == 1:
             return "M"
         if len(set(months % step)) == 1:
-            # dates on a period's first day label that period; month ends label the period ending there
-            starts = bool((d.day == 1).all())
+            # dates in a month's first week (its first day, first business day, first Monday) label
+            # the period starting there; later days (month ends, fiscal year ends) the period ending there
+            starts = bool((d.day <= 7).all())
             end_month = (months[0] + (step - 1 if starts else 0)) % 12
             return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
     raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days "
