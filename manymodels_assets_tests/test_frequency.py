@@ -273,6 +273,18 @@ def test_a_run_that_would_mix_frequencies_in_the_series_table_is_refused(tmp_pat
     update_series(spark, lake, pairs, "M", "zero", "r4")
     older = spark.read.parquet(lake.spark_uri(layout.SERIES, lake.current_version(layout.SERIES)))
     lake.publish(layout.SERIES, stage_version(lake, layout.SERIES, older.withColumn("freq", F.lit("MS")), "r5"))
+    # ... which trains as M, planned calendar and all (pandas periods refuse the spelling MS)
+    from manymodels_assets.engine.training import Retraining, train_model_set
+    from manymodels_assets.forecasting.config import TrainingConfig
+
+    plan = _raw(stores, pd.date_range("2024-01-01", periods=6, freq="MS").date).drop(columns="units")
+    lake.publish(layout.RAW_CALENDAR, stage_version(
+        lake, layout.RAW_CALENDAR, spark.createDataFrame(plan, "store_id string, item_id string, date date, "
+                                                               "price double, promo int, drop string"),
+        "c1", partition_by=("store_id",), sort_by=("store_id",)))
+    trained = train_model_set(spark, lake, pairs.iloc[:1], TrainingConfig(candidates=("seasonal_naive",)), "ms-old",
+                              None, Retraining({}, None, "v1"))
+    assert trained.summary["freq"].tolist() == ["M"] and "failed" not in trained.summary["status"].tolist()
     assert update_series(spark, lake, pairs.iloc[:2], "MS", "zero", "r6").freq == "M"
 
 

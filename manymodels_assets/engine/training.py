@@ -17,6 +17,7 @@ from manymodels_assets.forecasting import status
 from manymodels_assets.forecasting.candidates import get
 from manymodels_assets.forecasting.cold_start import ColdStartCalibration, calibrate
 from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.frequency import normalize_freq
 from manymodels_assets.forecasting.panel import sample_keys
 from manymodels_assets.forecasting.selection import PanelPrior
 from manymodels_assets.forecasting.series import default_late_periods
@@ -117,16 +118,19 @@ def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, co
     """The trained rows of the series of ``pairs``."""
     selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
     first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
-    profiles = item_profiles(series, selected, config, first["freq"], first["end"])
-    calibration = cold_start_calibration(series, config, first["freq"], first["end"]) if profiles else None
-    window = config.history_window(first["freq"])
+    # a table written by an older release may spell the period as configured (MS, QS): pandas
+    # periods take only the normalised spelling
+    freq, end = normalize_freq(first["freq"]), first["end"]
+    profiles = item_profiles(series, selected, config, freq, end)
+    calibration = cold_start_calibration(series, config, freq, end) if profiles else None
+    window = config.history_window(freq)
     if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
-        selected = selected.where(F.col("date") >= F.lit(_start(first["end"], first["freq"], window + 1)))
+        selected = selected.where(F.col("date") >= F.lit(_start(end, freq, window + 1)))
     raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
-    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), plan_after(first["end"], first["freq"]))
+    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), plan_after(end, freq))
                 if raw_calendar is not None else None)
-    pooled = (pooled_backtests(selected, calendar, config, first["freq"])
-              if any(get(c).pooled for c in config.candidates_for(first["freq"])) else None)
+    pooled = (pooled_backtests(selected, calendar, config, freq)
+              if any(get(c).pooled for c in config.candidates_for(freq)) else None)
     keep = set(sample_keys(pairs["key"].tolist()))
     return train_models(selected, config, model_set, calendar, profiles, prior, pooled, calibration, keep,
                         config_version=config_version, n_series=len(pairs))
