@@ -173,3 +173,17 @@ def test_a_first_promotion_decides_without_a_warning():
         warnings.simplefilter("error")
         d = decide_promotions(new, champions, PromotionRule()).set_index("key")
     assert list(d["decision"]) == ["promoted", "provisional"] and list(d["points"]) == [0, 0]
+
+
+def test_a_production_model_at_another_frequency_is_replaced_not_challenged():
+    daily = {"model": b"", "last_date": pd.Timestamp("2024-06-15").date(), "season_length": 7,
+             "calendar_regressors": None}  # trained at days up to a Saturday
+    weeks = pd.date_range("2024-01-04", "2024-06-13", freq="W-WED")  # the series rebuilt at weeks
+    weekly = pd.DataFrame({"date": weeks, "units": 70.0})
+    result = challenge(weekly, {**daily, "freq": "D"}, {"freq": "W-WED", "backtest": json.dumps(
+        {"starts": [str(pd.Period(weeks[-12], "W-WED"))], "forecast": [[70.0] * 12]})})
+    assert result["comparable"] is False and result["points"] == 0
+    assert result["note"].startswith("the frequency changed from D to W-WED")
+    new = pd.DataFrame({"key": ["k"], "status": ["ok"], "wape": [0.5], "mase": [1.4], "error": [None]})
+    d = decide_promotions(new, pd.DataFrame([{"key": "k", "status": "ok", **result}]), PromotionRule()).iloc[0]
+    assert d["decision"] == "promoted" and d["reason"].startswith("the frequency changed from D to W-WED")

@@ -38,7 +38,7 @@ def promotion_inputs(spark: SparkSession, lake, sources: dict[str, list[str]],
 
 
 CHALLENGE = ("key string, status string, points int, window_start string, champion_score double, "
-             "challenger_score double, note string")
+             "challenger_score double, note string, comparable boolean")
 """Per series with a production model: its status and the champion/challenger scores."""
 
 

@@ -7,7 +7,8 @@ its last fold (the ``horizon`` periods before N, made from data before that fold
 is that fold's periods after C: new to the champion, unseen by the challenger's fold model.
 The champion forecasts them as it does in production, from C (a model on the calendar gets the
 price and promotion that actually happened); both are scored with the same metric on the same
-actuals (MASE scaled by the history before the window).
+actuals (MASE scaled by the history before the window). A champion at another frequency (the
+series was rebuilt at weekly periods, say) forecasts other periods: not comparable, it is replaced.
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import pandas as pd
 
 from manymodels_assets.forecasting import metrics
 from manymodels_assets.forecasting.calendar import reference_price, regressors
-from manymodels_assets.forecasting.frequency import period_index
+from manymodels_assets.forecasting.frequency import normalize_freq, period_index
 from manymodels_assets.forecasting.serialization import load_model
 
-SCORES = ("points", "window_start", "champion_score", "challenger_score", "note")
+SCORES = ("points", "window_start", "champion_score", "challenger_score", "note", "comparable")
 """What :func:`challenge` returns for a series."""
 
 
@@ -36,8 +37,11 @@ def challenge(history: pd.DataFrame, champion: Mapping[str, Any], challenger: Ma
     calendar_regressors); challenger: the new row (backtest, freq). ``points`` is 0, with the
     reason in ``note``, when there is no such window.
     """
-    out = {**dict.fromkeys(SCORES), "points": 0}
+    out = {**dict.fromkeys(SCORES), "points": 0, "comparable": True}
     freq = challenger["freq"]
+    if normalize_freq(str(champion.get("freq") or freq)) != normalize_freq(freq):
+        return {**out, "comparable": False, "note": f"the frequency changed from {champion['freq']} to {freq}: "
+                                                    "the production model forecasts other periods"}
     try:
         folds = json.loads(challenger.get("backtest") or "{}")
         start, forecast = pd.Period(folds["starts"][-1], freq=freq), np.asarray(folds["forecast"][-1], dtype=float)
