@@ -49,10 +49,11 @@ def challenges(spark: SparkSession, lake, sources: dict[str, list[str]], product
     names = [c.strip().split(" ", 1)[0] for c in CHALLENGE.split(",")]
     if not production_set:
         return pd.DataFrame(columns=names)
-    new_rows = new_models(spark, lake, sources).select("key", "freq", "backtest")
+    new_rows = new_models(spark, lake, sources).select("key", F.col("freq").alias("new_freq"), "backtest",
+                                                       F.col("data_version").alias("new_version"))
     current = read_model_set(spark, lake, production_set).select(
-        "key", "status", "model", "last_date", "freq", "season_length", "calendar_regressors")
-    pairs = current.join(new_rows.withColumnRenamed("freq", "new_freq"), "key")
+        "key", "status", "model", "last_date", "freq", "season_length", "calendar_regressors", "data_version")
+    pairs = current.join(new_rows, "key")
     n = pairs.count()
     if n == 0:
         return pd.DataFrame(columns=names)
@@ -65,8 +66,8 @@ def challenges(spark: SparkSession, lake, sources: dict[str, list[str]], product
 
         models = pdf[pdf["model"].notna()].iloc[0]
         champion = {**models.to_dict(), "last_date": models["last_date"]}
-        scores = challenge(pdf[pdf["model"].isna()], champion, {"freq": models["new_freq"], "backtest": models["backtest"]},
-                           metric)
+        scores = challenge(pdf[pdf["model"].isna()], champion, {"freq": models["new_freq"], "backtest": models["backtest"],
+                                                                "data_version": models["new_version"]}, metric)
         return pd.DataFrame([{"key": models["key"], "status": models["status"], **scores}])
 
     return apply_per_group(rows, ["key"], one, CHALLENGE, n).toPandas()[names]

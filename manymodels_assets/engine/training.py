@@ -51,18 +51,46 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
     series = read_current(spark, lake, layout.SERIES)
     if series is None:
         raise LookupError("store_item_series has not been materialized yet")
-    selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
+    first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
+    # a table written by an older release may spell the period as configured (MS, QS): pandas
+    # periods take only the normalised spelling
+    freq, end = normalize_freq(first["freq"]), first["end"]
+    raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
+    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), plan_after(end, freq))
+                if raw_calendar is not None else None)
+    selected = with_input_versions(only_keys(series, keys_frame(spark, pairs["key"].tolist())), calendar)
     decisions = retraining_decisions(spark, lake, selected, retraining)
     to_train = pairs[pairs["key"].isin(decisions.loc[decisions["retrain"], "key"])]
     carried = carried_rows(spark, lake, retraining.previous, decisions.loc[~decisions["retrain"], "key"].tolist())
-    rows = (_train(spark, lake, series, to_train, config, model_set, prior, retraining.config_version)
-            if len(to_train) else None)
+    rows = None
+    if len(to_train):
+        chosen = keys_frame(spark, to_train["key"].tolist())
+        rows = _train(series, only_keys(selected, chosen), None if calendar is None else only_keys(calendar, chosen),
+                      to_train, config, model_set, prior, retraining.config_version, freq, end)
     rows = carried if rows is None else rows if carried is None else rows.unionByName(carried)
     if rows is None:
         raise LookupError(f"no series found for the {len(pairs)} selected store-items")
     uri = write_model_set(lake, rows, model_set)
     summary = read_model_set(spark, lake, model_set).select(*SUMMARY_COLUMNS).toPandas()
     return TrainedModelSet(uri, summary, decisions)
+
+
+def with_input_versions(selected: DataFrame, calendar: DataFrame | None) -> DataFrame:
+    """``selected`` with each series' ``data_version`` (of its dates and units) extended by what
+    else its models read: its price and promotion history and its planned calendar. A new plan or
+    a corrected price then retrains the series like new sales do; a series with neither keeps
+    its data version. Order-free digests (XOR of row hashes): no rows are collected."""
+    def digest(rows: DataFrame, name: str) -> DataFrame:
+        return (rows.where(F.col("price").isNotNull() | F.col("promo").isNotNull()).groupBy("key")
+                .agg(F.bit_xor(F.xxhash64("date", "price", "promo")).alias(name)))
+
+    versions = selected.select("key", "data_version").distinct().join(digest(selected, "_history"), "key", "left")
+    versions = (versions.join(digest(calendar, "_plan"), "key", "left") if calendar is not None
+                else versions.withColumn("_plan", F.lit(None).cast("long")))
+    extended = F.substring(F.sha2(F.concat_ws(":", "data_version", F.coalesce(F.col("_history").cast("string"), F.lit("")),
+                                              F.coalesce(F.col("_plan").cast("string"), F.lit(""))), 256), 1, 16)
+    version = F.when(F.col("_history").isNull() & F.col("_plan").isNull(), F.col("data_version")).otherwise(extended)
+    return selected.drop("data_version").join(versions.select("key", version.alias("data_version")), "key")
 
 
 def retraining_decisions(spark: SparkSession, lake, selected: DataFrame, retraining: Retraining) -> pd.DataFrame:
@@ -84,7 +112,7 @@ def retraining_decisions(spark: SparkSession, lake, selected: DataFrame, retrain
         (decisions["prev_version"].isna(), "new series (no model yet)"),
         (decisions["status"] == status.FAILED, "its last training failed"),
         (decisions["config_version"] != retraining.config_version, "the training configuration changed"),
-        (decisions["prev_version"] != decisions["data_version"], "its data changed"),
+        (decisions["prev_version"] != decisions["data_version"], "its data changed (sales, prices or planned calendar)"),
         (too_old, f"its model is older than {retraining.max_age}"),
     ]
     decisions["reason"] = "unchanged: model carried over"
@@ -113,22 +141,16 @@ def carried_rows(spark: SparkSession, lake, previous: dict[str, list[str]], keys
                         for c in MODEL_SET.names])
 
 
-def _train(spark: SparkSession, lake, series: DataFrame, pairs: pd.DataFrame, config: TrainingConfig,
-           model_set: str, prior: PanelPrior | None, config_version: str) -> DataFrame:
-    """The trained rows of the series of ``pairs``."""
-    selected = only_keys(series, keys_frame(spark, pairs["key"].tolist()))
-    first = series.agg(F.first("freq").alias("freq"), F.max("date").alias("end")).first()
-    # a table written by an older release may spell the period as configured (MS, QS): pandas
-    # periods take only the normalised spelling
-    freq, end = normalize_freq(first["freq"]), first["end"]
+def _train(series: DataFrame, selected: DataFrame, calendar: DataFrame | None, pairs: pd.DataFrame,
+           config: TrainingConfig, model_set: str, prior: PanelPrior | None, config_version: str, freq: str,
+           end: dt.date) -> DataFrame:
+    """The trained rows of ``selected``, the series of ``pairs`` (``series``: all of them, for the
+    cold starts' item profiles), with their planned ``calendar``; the table is at ``freq`` up to ``end``."""
     profiles = item_profiles(series, selected, config, freq, end)
     calibration = cold_start_calibration(series, config, freq, end) if profiles else None
     window = config.history_window(freq)
     if window:  # only the latest periods cross the shuffle (the core cuts each series to exactly its window)
         selected = selected.where(F.col("date") >= F.lit(_start(end, freq, window + 1)))
-    raw_calendar = read_current(spark, lake, layout.RAW_CALENDAR)
-    calendar = (calendar_rows(raw_calendar, spark.createDataFrame(pairs), plan_after(end, freq))
-                if raw_calendar is not None else None)
     pooled = (pooled_backtests(selected, calendar, config, freq)
               if any(get(c).pooled for c in config.candidates_for(freq)) else None)
     keep = set(sample_keys(pairs["key"].tolist()))

@@ -8,7 +8,8 @@ is that fold's periods after C: new to the champion, unseen by the challenger's 
 The champion forecasts them as it does in production, from C (a model on the calendar gets the
 price and promotion that actually happened); both are scored with the same metric on the same
 actuals (MASE scaled by the history before the window). A champion at another frequency (the
-series was rebuilt at weekly periods, say) forecasts other periods: not comparable, it is replaced.
+series was rebuilt at weekly periods, say) forecasts other periods, and one trained on history,
+prices or a plan since corrected has no new periods to be compared on: either is replaced.
 """
 from __future__ import annotations
 
@@ -34,8 +35,10 @@ def challenge(history: pd.DataFrame, champion: Mapping[str, Any], challenger: Ma
 
     history: date, units (and price, promo), regular at the challenger's frequency, through its
     last date. champion: the production model-set row (model, last_date, freq, season_length,
-    calendar_regressors); challenger: the new row (backtest, freq). ``points`` is 0, with the
-    reason in ``note``, when there is no such window.
+    calendar_regressors, data_version); challenger: the new row (backtest, freq, data_version).
+    ``points`` is 0, with the reason in ``note``, when there is no such window; ``comparable`` is
+    False when the champion is no rival: at another frequency, or trained on inputs since changed
+    (the data versions differ) with no new periods to compare on.
     """
     out = {**dict.fromkeys(SCORES), "points": 0, "comparable": True}
     freq = challenger["freq"]
@@ -54,6 +57,11 @@ def challenge(history: pd.DataFrame, champion: Mapping[str, Any], challenger: Ma
     fold_at = int(np.searchsorted(periods.asi8, start.ordinal))
     positions = np.arange(max(trained_to, fold_at), min(fold_at + forecast.size, len(periods)))
     if positions.size == 0:
+        if champion.get("data_version") and challenger.get("data_version") and \
+                champion["data_version"] != challenger["data_version"]:
+            return {**out, "comparable": False,
+                    "note": "its inputs changed with no new periods to compare on (a corrected history or price, "
+                            "a new planned calendar): the model trained on them replaces the production one"}
         return {**out, "note": "no new data since the production model was trained"}
     steps = positions - trained_to + 1  # the champion's lead times
     try:

@@ -52,7 +52,7 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
 
     ``champions``: one row per series that has a production model: key, status (the champion's)
     and the challenge's points, champion_score, challenger_score, note and comparable (False: the
-    champion is at another frequency).
+    champion is no rival, see forecasting.challenge; the new model replaces it).
     Returns key, decision, failed_check, reason, margin (the challenger's relative improvement
     on the window, positive when it wins) and points.
     """
@@ -83,11 +83,12 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     revived = ((champ["champion_status"] == status.INACTIVE).to_numpy() & (state != status.INACTIVE)
                & (points >= rule.min_new_points) & (theirs > 0))
     unscored_champion = np.isfinite(ours) & ~np.isfinite(theirs) & (points >= rule.min_new_points)
-    # a production model at another frequency (the series was rebuilt at other periods) is not a rival
-    other_freq = has_champion & (champ["comparable"].eq(False).to_numpy() if "comparable" in champ else False)
+    # no rival (the challenge says why): a production model at another frequency, or one trained on
+    # inputs since corrected with no new periods to compare on
+    no_rival = has_champion & (champ["comparable"].eq(False).to_numpy() if "comparable" in champ else False)
     wins = (points >= rule.min_new_points) & (margin > 0) & (margin >= rule.min_improvement)
     promote = gates & ((state == status.INACTIVE)
-                       | np.where(has_champion, wins | unscored_champion | replaces_stand_in | revived | other_freq,
+                       | np.where(has_champion, wins | unscored_champion | replaces_stand_in | revived | no_rival,
                                   first_ok))
     decision = np.where(promote, PROMOTED, np.where(has_champion, KEPT, np.where(
         trained & rule.deploy_first_model, PROVISIONAL, REJECTED)))
@@ -108,7 +109,7 @@ def decide_promotions(new_models: pd.DataFrame, champions: pd.DataFrame, rule: P
     why_not = np.select([c for c, _, _ in checks], [text for _, _, text in checks], default="")
     why = np.select(
         [state == status.INACTIVE, ~has_champion & (state == status.COLD_START),
-         ~has_champion & (state == status.FALLBACK), ~has_champion, other_freq, revived, replaces_stand_in,
+         ~has_champion & (state == status.FALLBACK), ~has_champion, no_rival, revived, replaces_stand_in,
          unscored_champion],
         ["stopped selling: the flagged zero forecast", "first model: a cold start (no backtest to judge)",
          "first model: a fallback (no candidate could be backtested)",

@@ -1,0 +1,75 @@
+"""What reaches production when a series' inputs change without new sales: a new planned calendar
+retrains the series and its model replaces the production one (there are no new periods to
+compare the two on). The engine's steps are called directly on real Spark and a local lake."""
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from manymodels_assets import layout
+from manymodels_assets.engine.promotion import decide, write_production_set
+from manymodels_assets.engine.scoring import update_forecasts
+from manymodels_assets.engine.series import update_series
+from manymodels_assets.engine.tables import stage_version
+from manymodels_assets.engine.training import Retraining, train_model_set
+from manymodels_assets.forecasting.config import TrainingConfig
+from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.forecasting.promotion import PromotionRule
+from manymodels_assets.resources.lake import LakeResource
+from manymodels_assets_tests.servers import spark_session
+
+pytestmark = pytest.mark.integration
+
+RAW = "store_id string, item_id string, date date, units double, price double, promo int, drop string"
+PLAN = "store_id string, item_id string, date date, price double, promo int, drop string"
+
+
+def test_a_new_plan_without_new_sales_retrains_and_reaches_the_forecasts(tmp_path):
+    spark, lake = spark_session(), LakeResource(root=str(tmp_path / "lake"))
+    days = pd.date_range("2024-01-01", periods=150, freq="D")
+    promo = (np.arange(len(days)) % 10 < 3).astype(int)  # sales jump on promotion days
+    units = np.random.default_rng(5).poisson(3 + 12 * promo).astype(float)
+    sales = pd.DataFrame({"store_id": "S0", "item_id": "I1", "date": days.date, "units": units,
+                          "price": np.where(promo == 1, 1.5, 2.0), "promo": promo, "drop": "d1"})
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(sales, RAW), "r0",
+                                                 partition_by=("store_id",), sort_by=("store_id",)))
+    coming = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=40, freq="D").date
+
+    def plan(on_promotion: bool, run: str) -> None:
+        rows = pd.DataFrame({"store_id": "S0", "item_id": "I1", "date": coming, "price": 1.5 if on_promotion else 2.0,
+                             "promo": int(on_promotion), "drop": run})
+        lake.publish(layout.RAW_CALENDAR, stage_version(lake, layout.RAW_CALENDAR, spark.createDataFrame(rows, PLAN),
+                                                        run, partition_by=("store_id",), sort_by=("store_id",)))
+
+    pairs = pd.DataFrame({"key": [encode_key("S0", "I1")], "store_id": ["S0"], "item_id": ["I1"]})
+    keys = pairs["key"].tolist()
+    config = TrainingConfig(candidates=("seasonal_naive", "regression"))
+
+    def cycle(model_set: str, previous: dict, production: str | None, run: str):
+        trained = train_model_set(spark, lake, pairs, config, model_set, None,
+                                  Retraining(previous, dt.timedelta(days=30), config.fingerprint()))
+        decision = decide(spark, lake, {model_set: keys}, production, PromotionRule())
+        if not decision.unchanged:
+            write_production_set(spark, lake, {model_set: keys}, production, decision.deploy, f"prod-{run}")
+            production = f"prod-{run}"
+        update_forecasts(spark, lake, keys, production, run, None, run)
+        forecasts = spark.read.parquet(lake.spark_uri(layout.FORECASTS, lake.current_version(layout.FORECASTS)))
+        return trained, decision, production, forecasts.toPandas()["yhat"].mean()
+
+    plan(False, "c1")
+    update_series(spark, lake, pairs, "auto", "zero", "s1")
+    first, _, production, plain = cycle("ms1", {}, None, "1")
+    assert first.summary["forecaster"].tolist() == ["regression"]
+    # the same inputs again: carried over and kept
+    again, decision, production, same = cycle("ms2", {"ms1": keys}, production, "2")
+    assert again.retraining["reason"].tolist() == ["unchanged: model carried over"] and decision.unchanged
+    assert same == pytest.approx(plain)
+    # a promotion planned on every coming day, and no new sales
+    plan(True, "c2")
+    update_series(spark, lake, pairs, "auto", "zero", "s2")
+    changed, decision, production, promoted = cycle("ms3", {"ms1": keys}, production, "3")
+    assert changed.retraining["reason"].tolist() == ["its data changed (sales, prices or planned calendar)"]
+    assert decision.decisions["decision"].tolist() == ["promoted"]
+    assert decision.decisions["reason"].iloc[0].startswith("its inputs changed with no new periods")
+    assert promoted > 3 * plain  # the forecasts follow the new plan
