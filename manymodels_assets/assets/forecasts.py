@@ -21,7 +21,9 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 class ScoringConfig(DocumentedConfig):
     horizon: Optional[int] = None
     """Periods to forecast; empty: each model's training horizon (by default 28 days, 12 weeks,
-    12 months, 8 quarters)."""
+    12 months, 8 quarters). Models on the planned calendar and direct ones (the pooled candidate,
+    a cold start's item profile) stop at their training horizon: to forecast further with them,
+    train with a longer one (`series_short_of_horizon` counts them)."""
 
     def check(self) -> None:
         if self.horizon is not None and self.horizon < 1:
@@ -54,6 +56,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
         "series_unchanged": scored.unchanged,
         "rows": int(scored.steps["steps"].sum()),
         "series_without_production_model": len(set(keys) - set(scored.steps["key"])),
+        "series_short_of_horizon": int((scored.steps["steps"] < config.horizon).sum()) if config.horizon else 0,
         "production_model_set": model_set,
         "production_version": f"{production_registry.model_name} v{production.version}",
         "partition_range": partition_range(keys),

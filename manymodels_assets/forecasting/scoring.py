@@ -21,8 +21,9 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
     """Forecast ``horizon`` steps after the series' last date from its model-set row.
 
     Sales cannot be negative, so with ``non_negative`` forecasts and bounds are clipped at 0.
-    A model on the planned calendar forecasts only as far as the calendar reaches, and a direct
-    one (the pooled candidate, a cold start's profile) as far as it was trained to.
+    A model on the planned calendar forecasts only as far as the calendar it was trained with
+    reaches (its training horizon), and a direct one (the pooled candidate, a cold start's
+    profile) as far as it was trained to.
     """
     model = load_model(model_row["model"])
     calendar = model_row.get("calendar_regressors")
