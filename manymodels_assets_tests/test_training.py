@@ -182,3 +182,32 @@ def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parame
     assert PanelPrior.params(None) == {"prior": "none", "prior_penalty": "none"}
     assert PanelPrior.params(PanelPrior(("tsb", "naive"), {"penalty": 0.001})) == {
         "prior": "tsb,naive", "prior_penalty": "0.001"}
+
+
+@pytest.mark.parametrize("freq, label, first", [
+    ("W-WED", "2024-05-16/2024-05-22", "2024-05-16"), ("M", "2024-05", "2024-05-01"),
+    ("Q-DEC", "2024Q2", "2024-04-01"), ("D", "2024-05-16", "2024-05-16")])
+def test_backtest_plots_start_each_fold_on_its_first_periods_day(freq, label, first):
+    from manymodels_assets.assets.report import backtest_dates
+
+    assert str(pd.Period(first, freq)) == label  # how the model row's backtest labels a fold
+    dates = backtest_dates(label, 3, {"W-WED": "W-THU", "M": "MS", "Q-DEC": "QS-JAN", "D": "D"}[freq])
+    assert dates[0] == pd.Timestamp(first) and len(dates) == 3
+
+
+def test_a_panel_prior_learned_at_another_frequency_is_not_applied():
+    from manymodels_assets.forecasting.selection import PanelPrior
+
+    weeks = pd.DataFrame({"date": pd.date_range("2020-01-05", periods=120, freq="W-SUN"),
+                          "units": 20 + 5 * np.sin(np.arange(120) / 8.3) + np.random.default_rng(3).normal(size=120)})
+    meta = {"candidates": ["naive", "seasonal_naive"], "features": [], "mu": [0.0] * 6, "sd": [1.0] * 6,
+            "weights": [[0.0] * 6, [0.0] * 6], "bias": [5.0, 0.0], "penalty": 0.001}
+    config = TrainingConfig(candidates=("naive", "seasonal_naive"))
+
+    def reason(freq):
+        prior = PanelPrior(("naive", "seasonal_naive"), meta, freq)
+        assert PanelPrior.from_json(prior.to_json()) == prior
+        return train_series("S~I", "S", "I", weeks, "W-SAT", config, prior=prior)["reason"] or ""
+
+    assert "panel combination" in reason("W-SAT") and "panel combination" in reason(None)  # None: an older prior
+    assert "panel combination" not in reason("D")  # learned on the same series as days

@@ -153,7 +153,9 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     if summary.empty:
         raise dg.Failure(f"no series found for {partition_range(keys)}: materialize store_item_series for them first")
 
-    learned = learn_prior(summary["candidate_backtests"].tolist(), summary["candidate_metrics"].tolist(), core.metric)
+    learned = dataclasses.replace(
+        learn_prior(summary["candidate_backtests"].tolist(), summary["candidate_metrics"].tolist(), core.metric),
+        freq=summary["freq"].dropna().mode().iloc[0] if summary["freq"].notna().any() else None)
     ranking = list(learned.ranking)
     tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": partition_range(keys),
             "data_version": model_sets.combined_data_version(summary), "lake_uri": trained.uri,

@@ -108,8 +108,7 @@ def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.Data
     if backtest:
         freq = pd.infer_freq(pd.to_datetime(history["date"]).iloc[-10:]) or "D"
         for i, (start, values) in enumerate(zip(backtest["starts"], backtest["forecast"])):
-            dates = pd.date_range(pd.Period(start).start_time, periods=len(values), freq=freq)
-            ax.plot(dates, values, color="#1c7ed6", lw=1.1, ls="--", label="backtest" if i == 0 else None)
+            ax.plot(backtest_dates(start, len(values), freq), values, color="#1c7ed6", lw=1.1, ls="--", label="backtest" if i == 0 else None)
     x = pd.to_datetime(forecast["forecast_date"])
     ax.plot(x, forecast["yhat"], color="#d9480f", lw=1.3, label="forecast")
     ax.fill_between(x, forecast["yhat_lower"], forecast["yhat_upper"], color="#d9480f", alpha=0.2,
@@ -118,6 +117,12 @@ def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.Data
     ax.set_title(title, fontsize=9)
     _dates(ax)
     return _md(fig, title)
+
+
+def backtest_dates(start: str, n: int, freq: str) -> pd.DatetimeIndex:
+    """The dates of a backtest fold's ``n`` forecasts from its first period's label. A week's label
+    is its span ("2024-05-16/2024-05-22"), which pd.Period alone reads as a time of day."""
+    return pd.date_range(pd.Period(start.split("/")[0]).start_time, periods=n, freq=freq)
 
 
 def model_set_metadata(summary: pd.DataFrame, prior: list[str] | None, ranking: list[str]) -> dict:

@@ -22,9 +22,16 @@ class PanelPrior:
     """What the previous training run learned across its series."""
     ranking: tuple[str, ...] = ()  # candidates by mean backtest metric, best first
     meta: dict = field(default_factory=dict)  # the combination model (forecasting.panel.learn_prior)
+    freq: str | None = None  # of the series it was learned on; None: unknown (an older release's)
 
     def to_json(self) -> str:
-        return json.dumps({"ranking": list(self.ranking), "meta": self.meta}, separators=(",", ":"))
+        return json.dumps({"ranking": list(self.ranking), "meta": self.meta, "freq": self.freq},
+                          separators=(",", ":"))
+
+    def applies_to(self, freq: str) -> bool:
+        """Whether it was learned at ``freq``: a daily panel's weights and ranking say nothing of
+        the same series rebuilt as weeks."""
+        return self.freq is None or self.freq == freq
 
     @staticmethod
     def params(prior: "PanelPrior | None") -> dict[str, str]:
@@ -40,7 +47,7 @@ class PanelPrior:
         meta = d.get("meta") or {}
         # a model set registered by an older release carries an error model of another form:
         # its ranking still holds, its model is relearned by this run
-        return cls(tuple(d.get("ranking", ())), meta if "weights" in meta else {})
+        return cls(tuple(d.get("ranking", ())), meta if "weights" in meta else {}, d.get("freq"))
 
 
 @dataclass(frozen=True)

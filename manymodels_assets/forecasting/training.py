@@ -61,6 +61,7 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
     """
     started = time.perf_counter()
     freq, pooled = normalize_freq(freq), dict(pooled or {})
+    prior = prior if prior is not None and prior.applies_to(freq) else None
     history = history.sort_values("date").reset_index(drop=True)
     data_version = data_version or _data_version(history["units"].to_numpy(dtype=float), history["date"])
     window = config.history_window(freq)
