@@ -150,6 +150,9 @@ def test_sparse_months_and_fiscal_years_are_still_inferred():
                              "2021-02-01", "2021-03-01", "2021-05-01", "2021-06-01", "2021-08-01", "2021-11-01"])
     assert infer_freq(months) == "M"  # two months apart more often than one: still months
     assert infer_freq(pd.date_range("2012-09-29", periods=6, freq="364D")) == "Y-SEP"  # 52-week fiscal years
+    # 4-5-4 retail quarter ends (Saturdays) fall in a month's first days and still end their quarter
+    nrf = ["2018-02-03", "2018-05-05", "2018-08-04", "2018-11-03", "2019-02-02", "2019-05-04", "2019-08-03"]
+    assert infer_freq(nrf) == "Q-NOV"
 
 
 def test_series_that_agree_on_nothing_leave_the_unions_error_with_what_they_said():

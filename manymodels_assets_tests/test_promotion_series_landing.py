@@ -187,3 +187,20 @@ def test_a_production_model_at_another_frequency_is_replaced_not_challenged():
     new = pd.DataFrame({"key": ["k"], "status": ["ok"], "wape": [0.5], "mase": [1.4], "error": [None]})
     d = decide_promotions(new, pd.DataFrame([{"key": "k", "status": "ok", **result}]), PromotionRule()).iloc[0]
     assert d["decision"] == "promoted" and d["reason"].startswith("the frequency changed from D to W-WED")
+
+
+@pytest.mark.parametrize("champion_version, new_version, comparable, note", [
+    ("a1", "a1", True, "no new data since the production model was trained"),
+    ("a1", "b2", False, "its inputs changed with no new periods to compare on"),  # a corrected history
+    ("a1+plan:0f", "a1+plan:1e", False, "the planned calendar changed"),
+    ("a1", "a1+plan:1e", False, "the planned calendar changed"),  # a plan arrived
+])
+def test_a_production_model_on_changed_inputs_is_no_rival(champion_version, new_version, comparable, note):
+    days = pd.date_range("2024-01-01", periods=100, freq="D")
+    history = pd.DataFrame({"date": days, "units": 5.0})
+    champion = {"model": b"", "last_date": days[-1].date(), "freq": "D", "season_length": 7,
+                "calendar_regressors": None, "data_version": champion_version}
+    new = {"freq": "D", "data_version": new_version,
+           "backtest": json.dumps({"starts": [str(pd.Period(days[80], "D"))], "forecast": [[5.0] * 20]})}
+    result = challenge(history, champion, new)
+    assert result["comparable"] is comparable and result["points"] == 0 and result["note"].startswith(note)

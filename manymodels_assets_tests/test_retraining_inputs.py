@@ -36,9 +36,9 @@ def test_a_new_plan_without_new_sales_retrains_and_reaches_the_forecasts(tmp_pat
                                                  partition_by=("store_id",), sort_by=("store_id",)))
     coming = pd.date_range(days[-1] + pd.Timedelta(days=1), periods=40, freq="D").date
 
-    def plan(on_promotion: bool, run: str) -> None:
-        rows = pd.DataFrame({"store_id": "S0", "item_id": "I1", "date": coming, "price": 1.5 if on_promotion else 2.0,
-                             "promo": int(on_promotion), "drop": run})
+    def plan(on_promotion: bool, run: str, also=()) -> None:
+        rows = pd.DataFrame({"store_id": "S0", "item_id": "I1", "date": [*coming, *also],
+                             "price": 1.5 if on_promotion else 2.0, "promo": int(on_promotion), "drop": run})
         lake.publish(layout.RAW_CALENDAR, stage_version(lake, layout.RAW_CALENDAR, spark.createDataFrame(rows, PLAN),
                                                         run, partition_by=("store_id",), sort_by=("store_id",)))
 
@@ -71,5 +71,21 @@ def test_a_new_plan_without_new_sales_retrains_and_reaches_the_forecasts(tmp_pat
     changed, decision, production, promoted = cycle("ms3", {"ms1": keys}, production, "3")
     assert changed.retraining["reason"].tolist() == ["its data changed (sales, prices or planned calendar)"]
     assert decision.decisions["decision"].tolist() == ["promoted"]
-    assert decision.decisions["reason"].iloc[0].startswith("its inputs changed with no new periods")
+    assert decision.decisions["reason"].iloc[0] == "the planned calendar changed: the production model forecasts from the old plan"
     assert promoted > 3 * plain  # the forecasts follow the new plan
+    # a plan row beyond the 28-day horizon is read by no model: nothing retrains
+    plan(True, "c3", also=[coming[-1] + dt.timedelta(days=21)])
+    update_series(spark, lake, pairs, "auto", "zero", "s3")
+    beyond, decision, production, _ = cycle("ms4", {"ms3": keys}, production, "4")
+    assert beyond.retraining["reason"].tolist() == ["unchanged: model carried over"] and decision.unchanged
+    # a day of sales comes with the plan back to no promotion: the production model, on the old plan,
+    # is replaced whatever that one day says
+    more = sales.iloc[-1:].assign(date=days[-1].date() + dt.timedelta(days=1), units=0.0, promo=0, price=2.0)
+    lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(
+        pd.concat([sales, more]), RAW), "r1", partition_by=("store_id",), sort_by=("store_id",)))
+    plan(False, "c4")
+    update_series(spark, lake, pairs, "auto", "zero", "s4")
+    _, decision, production, back = cycle("ms5", {"ms3": keys}, production, "5")
+    assert decision.decisions["decision"].tolist() == ["promoted"]
+    assert decision.decisions["reason"].iloc[0] == "the planned calendar changed: the production model forecasts from the old plan"
+    assert back < promoted / 3

@@ -137,6 +137,16 @@ def test_mlflow_models_serve_answers_from_the_set(production, tmp_path):
                                forecast_series(first, int(first["horizon"]))["yhat"])
 
 
+def test_the_example_skips_series_without_a_model(production, tmp_path):
+    from manymodels_assets.serving.pyfunc import example_request
+
+    deployment, rows = production
+    first, *others = sorted(rows, key=lambda r: r["key"])
+    deployment.publish("prod-first-failed", [{**first, "model": None, "status": "failed"}, *others])
+    example = example_request(deployment.set_directory("prod-first-failed"))
+    assert example[["store_id", "item_id"]].values.tolist() == [[others[0]["store_id"], others[0]["item_id"]]]
+
+
 def test_a_set_with_nothing_to_serve_is_refused_when_saved(production, tmp_path):
     deployment, rows = production
     failed = [{**r, "model": None, "status": "failed"} for r in rows]

@@ -193,6 +193,14 @@ def test_backtest_plots_start_each_fold_on_its_first_periods_day(freq, label, fi
     assert str(pd.Period(first, freq)) == label  # how the model row's backtest labels a fold
     dates = backtest_dates(label, 3, {"W-WED": "W-THU", "M": "MS", "Q-DEC": "QS-JAN", "D": "D"}[freq])
     assert dates[0] == pd.Timestamp(first) and len(dates) == 3
+    assert backtest_dates(label, 3, "D", freq)[0] == pd.Timestamp(first)  # with the series' own periods too
+
+
+def test_backtest_plots_start_a_fiscal_period_where_it_starts():
+    from manymodels_assets.assets.report import backtest_dates
+
+    assert backtest_dates("2024Q2", 2, "QS-MAR", "Q-NOV")[0] == pd.Timestamp("2024-03-01")
+    assert backtest_dates("2024", 2, "YS-JUL", "Y-JUN")[0] == pd.Timestamp("2023-07-01")
 
 
 def test_a_panel_prior_learned_at_another_frequency_is_not_applied():

@@ -153,9 +153,12 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
     if summary.empty:
         raise dg.Failure(f"no series found for {partition_range(keys)}: materialize store_item_series for them first")
 
+    freq = summary["freq"].dropna().mode().iloc[0] if summary["freq"].notna().any() else None
     learned = dataclasses.replace(
         learn_prior(summary["candidate_backtests"].tolist(), summary["candidate_metrics"].tolist(), core.metric),
-        freq=summary["freq"].dropna().mode().iloc[0] if summary["freq"].notna().any() else None)
+        freq=freq)
+    if prior is not None and freq and not prior.applies_to(freq):
+        prior = None  # learned at another frequency: training did not apply it (forecasting.training)
     ranking = list(learned.ranking)
     tags = {"model_set": model_set, "series_count": str(len(summary)), "partition_range": partition_range(keys),
             "data_version": model_sets.combined_data_version(summary), "lake_uri": trained.uri,

@@ -101,14 +101,15 @@ def forecast_panels(history: pd.DataFrame, forecasts: pd.DataFrame, title: str) 
     return _md(fig, title)
 
 
-def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.DataFrame, title: str) -> dg.MetadataValue:
+def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.DataFrame, title: str,
+                 period_freq: str | None = None) -> dg.MetadataValue:
     """One series: recent history, the chosen model's backtest forecasts, and the forecast with interval."""
     fig, ax = _figure(8, 2.8)
     ax.plot(pd.to_datetime(history["date"]), history["units"], color="#555", lw=0.8, label="actual")
     if backtest:
         freq = pd.infer_freq(pd.to_datetime(history["date"]).iloc[-10:]) or "D"
         for i, (start, values) in enumerate(zip(backtest["starts"], backtest["forecast"])):
-            ax.plot(backtest_dates(start, len(values), freq), values, color="#1c7ed6", lw=1.1, ls="--", label="backtest" if i == 0 else None)
+            ax.plot(backtest_dates(start, len(values), freq, period_freq), values, color="#1c7ed6", lw=1.1, ls="--", label="backtest" if i == 0 else None)
     x = pd.to_datetime(forecast["forecast_date"])
     ax.plot(x, forecast["yhat"], color="#d9480f", lw=1.3, label="forecast")
     ax.fill_between(x, forecast["yhat_lower"], forecast["yhat_upper"], color="#d9480f", alpha=0.2,
@@ -119,10 +120,13 @@ def series_story(history: pd.DataFrame, backtest: dict | None, forecast: pd.Data
     return _md(fig, title)
 
 
-def backtest_dates(start: str, n: int, freq: str) -> pd.DatetimeIndex:
-    """The dates of a backtest fold's ``n`` forecasts from its first period's label. A week's label
-    is its span ("2024-05-16/2024-05-22"), which pd.Period alone reads as a time of day."""
-    return pd.date_range(pd.Period(start.split("/")[0]).start_time, periods=n, freq=freq)
+def backtest_dates(start: str, n: int, freq: str, period_freq: str | None = None) -> pd.DatetimeIndex:
+    """The dates of a backtest fold's ``n`` forecasts (date offset ``freq``) from its first period's
+    label at ``period_freq`` (the series'): a fiscal quarter "2024Q2" of Q-NOV starts in March. A
+    week's label is its span ("2024-05-16/2024-05-22"), which pd.Period reads as a time of day."""
+    first = start.split("/")[0]
+    return pd.date_range(pd.Period(first, freq=period_freq).start_time if period_freq else pd.Period(first).start_time,
+                         periods=n, freq=freq)
 
 
 def model_set_metadata(summary: pd.DataFrame, prior: list[str] | None, ranking: list[str]) -> dict:
@@ -186,5 +190,6 @@ def per_series_metadata(context: dg.AssetExecutionContext, spark, lake, summary:
             "series_status": row["status"], "forecaster": row["forecaster"] or "none",
             "backtest_mase": model_sets.finite(row["mase"]), "backtest_wape": model_sets.finite(row["wape"]),
             "interval_coverage": model_sets.finite(row["interval_coverage"]),
-            "forecast_plot": series_story(h, backtest, forecast, f"{row['key']}: {row['forecaster']} ({row['status']})"),
+            "forecast_plot": series_story(h, backtest, forecast, f"{row['key']}: {row['forecaster']} ({row['status']})",
+                                          row.get("freq")),
         }, partition_key=row["key"])

@@ -199,8 +199,8 @@ def infer_freq(dates) -> str:
     the week's first day, so the period ends the day before; ``2W-<DAY>``, ``3W-<DAY>``... when
     every gap is a whole number of that many weeks), monthly (``M``, dates on any one day of the month, starts and
     ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a month's first week
-    label the period starting there, later ones the period ending there) from the most common step
-    between consecutive dates. Raises, saying what it saw, for anything else.
+    label the period starting there, later ones, and those of a calendar of whole weeks, the
+    period ending there) from the most common step between consecutive dates. Raises, saying what it saw, for anything else.
     """
     d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).as_unit("ns").sort_values()
     if len(d) < 3:  # two dates 28 days apart are four weeks or a February
@@ -237,9 +237,12 @@ def infer_freq(dates) -> str:
         if step == 1:
             return "M"
         if len(set(months % step)) == 1:
-            # dates in a month's first week (its first day, first business day, first Monday) label
-            # the period starting there; later days (month ends, fiscal year ends) the period ending there
-            starts = bool((d.day <= 7).all())
+            # dates in a month's first week (its first day, first business day) label the period
+            # starting there; later days (month ends, fiscal year ends) the period ending there, and so
+            # do the ends of a calendar of whole weeks (4-5-4: one weekday, 13 or 14 weeks apart),
+            # which often fall in the next month's first days
+            whole_weeks = d.dayofweek.nunique() == 1 and not (gaps % 7).any()
+            starts = bool((d.day <= 7).all()) and not whole_weeks
             end_month = (months[0] + (step - 1 if starts else 0)) % 12
             return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
     raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days "

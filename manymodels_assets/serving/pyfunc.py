@@ -85,22 +85,29 @@ def save_model_set_pyfunc(path: str, model_set_uri: str, embed: bool = False) ->
 def example_request(model_set_uri: str, tries: int = 100) -> pd.DataFrame:
     """A request the set answers: the first of its series (by key) that has a model, at its horizon.
 
-    Raises ValueError when none of the first ``tries`` series has one (a set of inactive series
-    only): such a set has nothing to serve.
+    Raises ValueError when none has one (a set of failed series only): it has nothing to serve.
     """
+    import posixpath
+
+    import pyarrow.parquet as pq
     from fsspec.core import url_to_fs
 
+    from manymodels_assets.forecasting import status
     from manymodels_assets.forecasting.keys import decode_key
-    from manymodels_assets.model_set_index import ModelSetReader, load_index
+    from manymodels_assets.model_set_index import ModelSetReader, load_index, part_files
     from manymodels_assets.serving.store import SKIP_COLUMNS
 
     fs, directory = url_to_fs(model_set_uri)
     reader = ModelSetReader(fs, directory, load_index(fs, directory))
-    for key, _ in zip(reader.index.keys(), range(tries)):
+    statuses = []  # the key and status columns only, never the model bytes
+    for name in part_files(fs, directory):
+        with fs.open(posixpath.join(directory, name), "rb") as f:
+            statuses.append(pq.read_table(f, columns=["key", "status"]).to_pandas())
+    listed = pd.concat(statuses, ignore_index=True) if statuses else pd.DataFrame(columns=["key", "status"])
+    for key in sorted(listed.loc[listed["status"].isin(status.WITH_MODEL), "key"])[:tries]:
         row = reader.row(key, SKIP_COLUMNS)
         if row is not None and row.get("model") is not None:
             store_id, item_id = decode_key(key)
             return pd.DataFrame({"store_id": [store_id], "item_id": [item_id],
                                  "horizon": [int(row.get("horizon") or 1)]})
-    raise ValueError(f"the model set at {model_set_uri} has no series with a model among its first {tries}: "
-                     "nothing to serve")
+    raise ValueError(f"the model set at {model_set_uri} has no series with a model: nothing to serve")
