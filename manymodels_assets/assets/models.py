@@ -73,7 +73,8 @@ class TrainingSettings(DocumentedConfig):
     """Series of the run (the first by key) whose partition metadata gets their own numbers and a
     history / backtest / forecast plot. A single-partition run always shows its series."""
     retrain: str = "changed"
-    """"changed": retrain only series whose data changed since their model was trained, that are
+    """"changed": retrain only series whose sales, prices or planned calendar (of the periods it
+    forecasts) changed since their model was trained, that are
     new, whose model failed, was trained with another configuration or is older than
     `max_model_age_days`; the others keep their model (carried into the new model set by
     reference). "all": retrain every selected series (e.g. a weekly retrain against drift)."""
@@ -133,8 +134,8 @@ def trained_models(context: dg.AssetExecutionContext, config: TrainingSettings, 
 
     All models of a run form one **model set** in the lake (`models/<model_set>/`, a row per
     series with its metrics and serialized model). The set is logged as one MLflow run and
-    registered as one version in the training registry. By default only series whose data
-    changed (or that are new, failed, or have an old model) are retrained; the others' models
+    registered as one version in the training registry. By default only series whose sales,
+    prices or planned calendar changed (or that are new, failed, or have an old model) are retrained; the others' models
     are carried over by reference (`series_retrained`, `series_carried_over`, `retrained_because`).
     A backfill retrains every series it selects. A series whose training fails is recorded
     with status `failed` and its reason; the others are not affected.
