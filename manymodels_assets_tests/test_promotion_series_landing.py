@@ -191,9 +191,7 @@ def test_a_production_model_at_another_frequency_is_replaced_not_challenged():
 
 @pytest.mark.parametrize("champion_version, new_version, comparable, note", [
     ("a1", "a1", True, "no new data since the production model was trained"),
-    ("a1", "b2", False, "its inputs changed with no new periods to compare on"),  # a corrected history
-    ("a1+plan:0f", "a1+plan:1e", False, "the planned calendar changed"),
-    ("a1", "a1+plan:1e", False, "the planned calendar changed"),  # a plan arrived
+    ("a1", "b2", False, "its inputs changed with no new periods to compare on"),  # a new plan, a corrected history
 ])
 def test_a_production_model_on_changed_inputs_is_no_rival(champion_version, new_version, comparable, note):
     days = pd.date_range("2024-01-01", periods=100, freq="D")

@@ -71,21 +71,20 @@ def test_a_new_plan_without_new_sales_retrains_and_reaches_the_forecasts(tmp_pat
     changed, decision, production, promoted = cycle("ms3", {"ms1": keys}, production, "3")
     assert changed.retraining["reason"].tolist() == ["its data changed (sales, prices or planned calendar)"]
     assert decision.decisions["decision"].tolist() == ["promoted"]
-    assert decision.decisions["reason"].iloc[0] == "the planned calendar changed: the production model forecasts from the old plan"
+    assert decision.decisions["reason"].iloc[0].startswith("its inputs changed with no new periods to compare on")
     assert promoted > 3 * plain  # the forecasts follow the new plan
     # a plan row beyond the 28-day horizon is read by no model: nothing retrains
     plan(True, "c3", also=[coming[-1] + dt.timedelta(days=21)])
     update_series(spark, lake, pairs, "auto", "zero", "s3")
     beyond, decision, production, _ = cycle("ms4", {"ms3": keys}, production, "4")
     assert beyond.retraining["reason"].tolist() == ["unchanged: model carried over"] and decision.unchanged
-    # a day of sales comes with the plan back to no promotion: the production model, on the old plan,
-    # is replaced whatever that one day says
-    more = sales.iloc[-1:].assign(date=days[-1].date() + dt.timedelta(days=1), units=0.0, promo=0, price=2.0)
+    # a day of sales under the same plan: the plan's window moves with the series' end, and the
+    # new model is compared with the production one on that day as usual
+    more = sales.iloc[-1:].assign(date=days[-1].date() + dt.timedelta(days=1), units=18.0, promo=1, price=1.5)
     lake.publish(layout.RAW_SALES, stage_version(lake, layout.RAW_SALES, spark.createDataFrame(
         pd.concat([sales, more]), RAW), "r1", partition_by=("store_id",), sort_by=("store_id",)))
-    plan(False, "c4")
     update_series(spark, lake, pairs, "auto", "zero", "s4")
-    _, decision, production, back = cycle("ms5", {"ms3": keys}, production, "5")
-    assert decision.decisions["decision"].tolist() == ["promoted"]
-    assert decision.decisions["reason"].iloc[0] == "the planned calendar changed: the production model forecasts from the old plan"
-    assert back < promoted / 3
+    newer, decision, production, _ = cycle("ms5", {"ms3": keys}, production, "5")
+    assert newer.retraining["reason"].tolist() == ["its data changed (sales, prices or planned calendar)"]
+    assert decision.decisions["points"].tolist() == [1]  # compared on the new day, not replaced unseen
+    assert decision.decisions["failed_check"].iloc[0] in ("", "challenger")

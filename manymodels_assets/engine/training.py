@@ -20,7 +20,7 @@ from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.frequency import normalize_freq
 from manymodels_assets.forecasting.panel import sample_keys
 from manymodels_assets.forecasting.selection import PanelPrior
-from manymodels_assets.forecasting.series import PLAN_MARK, default_late_periods
+from manymodels_assets.forecasting.series import default_late_periods
 from manymodels_assets.schemas import MODEL_SET
 
 SUMMARY_COLUMNS = [c for c in MODEL_SET.names if c not in ("model", "params", "backtest", "calendar_regressors")]
@@ -78,21 +78,20 @@ def train_model_set(spark: SparkSession, lake, pairs: pd.DataFrame, config: Trai
 
 def with_input_versions(spark: SparkSession, selected: DataFrame, calendar: DataFrame | None, freq: str,
                         end: dt.date, horizon: int) -> DataFrame:
-    """``selected`` with each series' ``data_version`` (of its dates and units) extended by what
-    else its models read: its price and promotion history, and the planned calendar of the
-    ``horizon`` periods after its own end (the only plan rows the core reads; a plan reaching
-    further, or revised before the series' end, changes nothing). A new plan or a corrected price
-    then retrains the series like new sales do; a series with neither keeps its data version.
-    The plan's digest is kept apart (forecasting.series.PLAN_MARK) so promotion can tell a
-    production model forecasting from an old plan. Order-free digests (XOR of row hashes): no
-    rows are collected."""
-    signal = F.col("price").isNotNull() | F.col("promo").isNotNull()
+    """``selected`` with each series' ``data_version`` (of its dates and units) extended, for a
+    series whose price or promotion varies (the only ones the calendar candidates learn from), by
+    digests of that history and of the planned calendar of the ``horizon`` periods after its own
+    end (the only plan rows the core reads; a plan reaching further changes nothing). A new plan
+    or a corrected price then retrains the series like new sales do; other series keep their data
+    version. Order-free digests (XOR of row hashes): no rows are collected."""
     per_key = selected.groupBy("key").agg(
         F.first("data_version").alias("data_version"), F.max("date").alias("_end"),
-        F.bit_xor(F.when(signal, F.xxhash64("date", "price", "promo"))).alias("_history"))
+        ((F.max("price") > F.min("price")) | (F.max("promo") > F.min("promo"))).alias("_varies"),
+        F.bit_xor(F.xxhash64("date", "price", "promo")).alias("_history"))
     if calendar is not None:
-        # a series ends on one of the last few periods (late stores: engine.series), as plan_after assumes
-        last = pd.period_range(end=pd.Period(end, freq), periods=default_late_periods(freq) + 2, freq=freq)
+        # a series ends on one of the last periods (late stores: engine.series); a generous margin,
+        # the plan rows before plan_after are not in ``calendar`` anyway
+        last = pd.period_range(end=pd.Period(end, freq), periods=default_late_periods(freq) + 2 + horizon, freq=freq)
         bounds = spark.createDataFrame([(p.start_time.date(), p.end_time.date(), (p + horizon).end_time.date())
                                         for p in last], "_end date, _after date, _through date")
         windows = per_key.select("key", "_end").join(F.broadcast(bounds), "_end")
@@ -101,12 +100,10 @@ def with_input_versions(spark: SparkSession, selected: DataFrame, calendar: Data
         per_key = per_key.join(plan, "key", "left")
     else:
         per_key = per_key.withColumn("_plan", F.lit(None).cast("long"))
-    history = F.when(F.col("_history").isNull(), F.col("data_version")).otherwise(
-        F.substring(F.sha2(F.concat_ws(":", "data_version", F.col("_history").cast("string")), 256), 1, 16))
-    # a plan matters only to a series with prices or promotions to learn from
-    plan = F.when(F.col("_history").isNotNull() & F.col("_plan").isNotNull(),
-                  F.concat(F.lit(PLAN_MARK), F.lower(F.hex("_plan")))).otherwise(F.lit(""))
-    return selected.drop("data_version").join(per_key.select("key", F.concat(history, plan).alias("data_version")), "key")
+    extended = F.substring(F.sha2(F.concat_ws(":", "data_version", F.col("_history").cast("string"),
+                                              F.coalesce(F.col("_plan").cast("string"), F.lit(""))), 256), 1, 16)
+    version = F.when(F.coalesce(F.col("_varies"), F.lit(False)), extended).otherwise(F.col("data_version"))
+    return selected.drop("data_version").join(per_key.select("key", version.alias("data_version")), "key")
 
 
 def retraining_decisions(spark: SparkSession, lake, selected: DataFrame, retraining: Retraining) -> pd.DataFrame:

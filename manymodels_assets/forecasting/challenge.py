@@ -8,9 +8,9 @@ is that fold's periods after C: new to the champion, unseen by the challenger's 
 The champion forecasts them as it does in production, from C (a model on the calendar gets the
 price and promotion that actually happened); both are scored with the same metric on the same
 actuals (MASE scaled by the history before the window). A champion at another frequency (the
-series was rebuilt at weekly periods, say) forecasts other periods; one whose planned calendar
-changed forecasts from the old plan; one trained on a history or prices since corrected has no
-new periods to be compared on: each is replaced.
+series was rebuilt at weekly periods, say) forecasts other periods, and one trained on inputs
+since changed (a corrected history, a new plan) with no new periods has nothing to be compared
+on: either is replaced.
 """
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from manymodels_assets.forecasting import metrics
 from manymodels_assets.forecasting.calendar import reference_price, regressors
 from manymodels_assets.forecasting.frequency import normalize_freq, period_index
 from manymodels_assets.forecasting.serialization import load_model
-from manymodels_assets.forecasting.series import plan_digest
 
 SCORES = ("points", "window_start", "champion_score", "challenger_score", "note", "comparable")
 """What :func:`challenge` returns for a series."""
@@ -39,19 +38,15 @@ def challenge(history: pd.DataFrame, champion: Mapping[str, Any], challenger: Ma
     last date. champion: the production model-set row (model, last_date, freq, season_length,
     calendar_regressors, data_version); challenger: the new row (backtest, freq, data_version).
     ``points`` is 0, with the reason in ``note``, when there is no such window; ``comparable`` is
-    False when the champion is no rival: at another frequency, forecasting from a planned
-    calendar since changed, or trained on inputs since changed (the data versions differ) with
-    no new periods to compare on.
+    False when the champion is no rival: at another frequency, or trained on inputs since
+    changed (the data versions differ: sales, prices, the planned calendar) with no new periods
+    to compare on.
     """
     out = {**dict.fromkeys(SCORES), "points": 0, "comparable": True}
     freq = challenger["freq"]
     if normalize_freq(str(champion.get("freq") or freq)) != normalize_freq(freq):
         return {**out, "comparable": False, "note": f"the frequency changed from {champion['freq']} to {freq}: "
                                                     "the production model forecasts other periods"}
-    if challenger.get("data_version") and plan_digest(champion.get("data_version")) != plan_digest(
-            challenger["data_version"]):
-        return {**out, "comparable": False, "note": "the planned calendar changed: the production model forecasts "
-                                                    "from the old plan"}
     try:
         folds = json.loads(challenger.get("backtest") or "{}")
         start, forecast = pd.Period(folds["starts"][-1], freq=freq), np.asarray(folds["forecast"][-1], dtype=float)

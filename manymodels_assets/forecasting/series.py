@@ -17,16 +17,6 @@ def data_version(values: np.ndarray, dates) -> str:
     return h.hexdigest()[:16]
 
 
-PLAN_MARK = "+plan:"
-"""In a model's data version, what precedes the digest of the planned calendar it read (the
-engine appends it: engine.training.with_input_versions)."""
-
-
-def plan_digest(version: str | None) -> str:
-    """The planned-calendar part of a model's data version; '' when it read none."""
-    return version.split(PLAN_MARK, 1)[1] if version and PLAN_MARK in version else ""
-
-
 FILLS = ("zero", "interpolate")
 PER_PERIOD = {"units": "sum", "price": "mean", "promo": "max"}
 """How the rows of one period combine: units summed, prices averaged, any promotion counts."""
