@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from manymodels_assets.forecasting.config import TrainingConfig
-from manymodels_assets.forecasting.frequency import (default_horizon, default_season_length, infer_freq,
-                                                     infer_panel_freq, normalize_freq, period_index)
+from manymodels_assets.forecasting.frequency import default_horizon, default_season_length, normalize_freq, period_index
+from manymodels_assets.forecasting.inference import infer_freq, infer_panel_freq
 from manymodels_assets.forecasting.series import regularize
 
 
@@ -400,7 +400,7 @@ def test_a_panel_too_irregular_to_infer_still_waits_for_whole_periods(tmp_path):
 
 
 def test_report_dates_auto_cannot_name_are_days_only_when_a_few_days_apart():
-    from manymodels_assets.forecasting.frequency import report_freq
+    from manymodels_assets.forecasting.inference import report_freq
 
     days = pd.date_range("2024-05-01", "2024-06-24", freq="D")
     assert report_freq(days[days.weekday.isin([0, 2, 4])]) == "D"  # Mon/Wed/Fri shops

@@ -13,7 +13,7 @@ from manymodels_assets.forecasting.candidates import fit_predict
 from manymodels_assets.forecasting.challenge import challenge
 from manymodels_assets.forecasting.promotion import PromotionRule, decide_promotions, margin_summary
 from manymodels_assets.forecasting.serialization import dump_model
-from manymodels_assets.forecasting.frequency import infer_freq
+from manymodels_assets.forecasting.inference import infer_freq
 from manymodels_assets.forecasting.series import regularize
 
 

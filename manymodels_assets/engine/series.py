@@ -12,8 +12,8 @@ from pyspark.sql import functions as F
 from manymodels_assets import layout
 from manymodels_assets.engine.groups import apply_per_group
 from manymodels_assets.engine.tables import keys_frame, read_current, replace_keys
-from manymodels_assets.forecasting.frequency import (AUTO, infer_panel_freq, last_complete_day, normalize_freq,
-                                                     report_freq, split_freq)
+from manymodels_assets.forecasting.frequency import AUTO, last_complete_day, normalize_freq, split_freq
+from manymodels_assets.forecasting.inference import infer_panel_freq, report_freq
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.forecasting.series import store_ends
 from manymodels_assets.schemas import SERIES
