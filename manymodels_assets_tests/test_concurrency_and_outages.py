@@ -1,4 +1,5 @@
-"""Two runs at once lose nothing; a registry that goes away mid-promotion changes nothing."""
+"""Two runs at once lose nothing; a registry that goes away mid-promotion changes nothing.
+The runs are processes of their own, their Spark the suite's Connect server (conftest.py)."""
 import os
 
 import dagster as dg
@@ -26,43 +27,44 @@ def _setup(tmp_path, stores: int, **env):
     return home, dagster_home, build_definitions(settings)
 
 
-def _both(home, dagster_home, job, first: tuple, second: tuple, env=None):
+def _both(home, dagster_home, remote, job, first: tuple, second: tuple):
+    env = {"MANYMODELS_SPARK_REMOTE": remote}
     runs = [child(home, dagster_home, job, *(["--range", *r] if r else []), extra_env=env) for r in (first, second)]
     results = [finished(p) for p in runs]
     assert [rc for rc, _ in results] == [0, 0], [err[-2000:] for _, err in results]
 
 
-def test_two_runs_at_once_lose_nothing(tmp_path):
+def test_two_runs_at_once_lose_nothing(tmp_path, spark_remote):
     home, dagster_home, defs = _setup(tmp_path, stores=3)
     lake = defs.resources["lake"]
     with instance_at(dagster_home) as instance:
         # two ingests of the same landing zone at once: one publishes, the other finds it published
-        _both(home, dagster_home, "ingest_pipeline", (), ())
+        _both(home, dagster_home, spark_remote, "ingest_pipeline", (), ())
         raw = pd.read_parquet(lake.uri(layout.RAW_SALES, lake.current_version(layout.RAW_SALES)))
         assert len(raw) == 6 * 100 and not raw.duplicated(["store_id", "item_id", "date"]).any()
         keys = instance.get_dynamic_partitions("store_item")
         assert len(keys) == 6
         low, high = (keys[0], keys[2]), (keys[3], keys[5])
         # different partitions: each run reads, merges and publishes the series table
-        _both(home, dagster_home, "training_pipeline", low, high)
+        _both(home, dagster_home, spark_remote, "training_pipeline", low, high)
         series = pd.read_parquet(lake.uri(layout.SERIES, lake.current_version(layout.SERIES)), columns=["key"])
         assert sorted(series["key"].unique()) == sorted(keys)
         assert (series.groupby("key").size() == 100).all()
         # the same partitions trained twice at once: two complete model sets, the series not doubled
-        _both(home, dagster_home, "training_pipeline", low, low)
+        _both(home, dagster_home, spark_remote, "training_pipeline", low, low)
         series = pd.read_parquet(lake.uri(layout.SERIES, lake.current_version(layout.SERIES)), columns=["key"])
         assert (series.groupby("key").size() == 100).all() and series["key"].nunique() == 6
         training = defs.resources["training_registry"]
         versions = training.client.search_model_versions(f"name='{training.model_name}'")
         assert len(versions) == 4 and all(v.tags["series_count"] == "3" for v in versions)
         # different partitions: each promotion composes on the production set the other left
-        _both(home, dagster_home, "promotion_pipeline", low, high)
+        _both(home, dagster_home, spark_remote, "promotion_pipeline", low, high)
         live = defs.resources["production_registry"].version_by_alias("production")
         production = pd.read_parquet(lake.uri(layout.model_set(live.tags["model_set"])), columns=["key"])
         assert sorted(production["key"]) == sorted(keys)
         assert defs.resources["production_registry"].version_by_alias("previous") is not None
         # the same partitions twice at once: forecasts and warehouse rows replaced, not doubled
-        _both(home, dagster_home, "batch_scoring_pipeline", (keys[0], keys[-1]), (keys[0], keys[-1]))
+        _both(home, dagster_home, spark_remote, "batch_scoring_pipeline", (keys[0], keys[-1]), (keys[0], keys[-1]))
         forecasts = pd.read_parquet(lake.uri(layout.FORECASTS, lake.current_version(layout.FORECASTS)))
         assert len(forecasts) == 6 * 28 and not forecasts.duplicated(["key", "step"]).any()
         n = defs.resources["warehouse"].query("SELECT COUNT(*) AS n FROM forecasts")["n"][0]
@@ -71,7 +73,7 @@ def test_two_runs_at_once_lose_nothing(tmp_path):
         assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs), [(r.job_name, r.status) for r in runs]
 
 
-def test_a_registry_that_goes_away_mid_promotion_changes_nothing(tmp_path):
+def test_a_registry_that_goes_away_mid_promotion_changes_nothing(tmp_path, spark_remote):
     folder = tmp_path / "production-mlflow"
     with mlflow_server(folder) as (uri, server):
         port = uri.rsplit(":", 1)[1]
@@ -93,7 +95,8 @@ def test_a_registry_that_goes_away_mid_promotion_changes_nothing(tmp_path):
                                      "--kill-pid", str(serving_pid(server)),
                                      extra_env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
                                                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-                                                "MANYMODELS_PRODUCTION_TRACKING_URI": uri}))
+                                                "MANYMODELS_PRODUCTION_TRACKING_URI": uri,
+                                                "MANYMODELS_SPARK_REMOTE": spark_remote}))
             assert rc == 1 and f"127.0.0.1:{port}" in err, err[-2000:]
             failed = instance.get_runs(filters=dg.RunsFilter(job_name="promotion_pipeline"), limit=1)[0]
             assert failed.status == dg.DagsterRunStatus.FAILURE

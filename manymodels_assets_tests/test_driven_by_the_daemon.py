@@ -2,7 +2,7 @@
 through the UI's API, files dropped into the landing zone, backfills launched the way the UI
 launches them. Two set-ups: the shipped dagster.yaml (sqlite) with a local landing zone, and
 the production dagster.yaml (PostgreSQL) with the landing zone on Azure storage (Azurite).
-Runs use one Spark Connect server, so each run skips starting a JVM of its own."""
+Runs use the suite's Spark Connect server (conftest.py), so each run skips starting a JVM of its own."""
 import os
 
 import dagster as dg
@@ -15,7 +15,7 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 from manymodels_assets.sales_generator import GeneratorConfig, iter_chunks
 from manymodels_assets_tests.dagster_procs import ROOT, daemon, env_for, instance_at, make_home, wait_for, webserver
 from manymodels_assets_tests.graphql import DagsterUI
-from manymodels_assets_tests.servers import azurite, free_port, postgres_server, spark_connect_server
+from manymodels_assets_tests.servers import azurite, free_port, postgres_server
 
 pytestmark = pytest.mark.integration
 
@@ -84,20 +84,14 @@ def _start(tmp, env, home, landing_fs, landing_root):
 
 
 @pytest.fixture(scope="module")
-def connect(tmp_path_factory):
-    with spark_connect_server(tmp_path_factory.mktemp("connect")) as (url, _):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def local(tmp_path_factory, connect):
+def local(tmp_path_factory, spark_remote):
     import fsspec
 
     tmp = tmp_path_factory.mktemp("local")
     home = make_home(tmp / "dagster", run_queue={"max_concurrent_runs": 1})
     # the team's own defaults (MANYMODELS_RUN_CONFIG), which the sensor-started runs must use
     (tmp / "run_config.yaml").write_text(f"ops:\n  trained_models:\n    config:\n      candidates: {TEAM_CANDIDATES}\n")
-    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2", MANYMODELS_SPARK_REMOTE=connect,
+    env = env_for(home, str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2", MANYMODELS_SPARK_REMOTE=spark_remote,
                   MANYMODELS_RUN_CONFIG=str(tmp / "run_config.yaml"))
     yield from _start(tmp, env, home, fsspec.filesystem("file"), str(tmp / "mm" / "lake" / "landing"))
 
@@ -148,16 +142,18 @@ def test_a_malformed_drop_is_quarantined_and_the_sensor_keeps_ticking(local):
 
 def test_backfills_from_the_ui_run_one_run_per_range(local):
     wait_for(local.idle, 600, "the runs to finish")
+    # Both launched at once: the backfill daemon looks at backfills every 30 s, so one after the
+    # other would wait for it twice as often. Their runs queue behind each other.
+    few = [KEYS[0], KEYS[3]]
     everything = local.ui.launch_asset_backfill(["store_item_series", "trained_models"], KEYS)
-    wait_for(lambda: local.ui.backfill(everything)["status"] == "COMPLETED_SUCCESS", 600, "the backfill of all")
+    some = local.ui.launch_asset_backfill(["trained_models"], few)
+    for backfill, what in ((everything, "the backfill of all"), (some, "the backfill of a few")):
+        wait_for(lambda: local.ui.backfill(backfill)["status"] == "COMPLETED_SUCCESS", 600, what)
     runs = local.ui.backfill(everything)["runs"]
     assert len(runs) == 1  # one range, one run, one Spark job
     tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
     assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == \
         (KEYS[0], KEYS[-1])
-    few = [KEYS[0], KEYS[3]]
-    some = local.ui.launch_asset_backfill(["trained_models"], few)
-    wait_for(lambda: local.ui.backfill(some)["status"] == "COMPLETED_SUCCESS", 600, "the backfill of a few")
     materialized, per_run = set(), {}
     for run in local.ui.backfill(some)["runs"]:  # two runs: the keys are not one contiguous range
         for record in local.instance.get_records_for_run(
@@ -171,7 +167,7 @@ def test_backfills_from_the_ui_run_one_run_per_range(local):
 
 
 @pytest.fixture(scope="module")
-def on_azure_and_postgres(tmp_path_factory, connect):
+def on_azure_and_postgres(tmp_path_factory, spark_remote):
     tmp = tmp_path_factory.mktemp("azure")
     with azurite(tmp / "azurite") as blob, postgres_server() as (pg_port, pg_user):
         home = tmp / "dagster"
@@ -182,7 +178,7 @@ def on_azure_and_postgres(tmp_path_factory, connect):
         with open(home / "dagster.yaml", "w") as f:
             yaml.safe_dump(config, f)
         env = env_for(str(home), str(tmp / "mm"), MANYMODELS_SENSOR_INTERVAL_SECONDS="2",
-                      MANYMODELS_SPARK_REMOTE=connect, MANYMODELS_LANDING_ROOT="abfs://landing/drops",
+                      MANYMODELS_SPARK_REMOTE=spark_remote, MANYMODELS_LANDING_ROOT="abfs://landing/drops",
                       MANYMODELS_LAKE_CONNECTION_STRING=blob, DAGSTER_PG_HOST="127.0.0.1",
                       DAGSTER_PG_PORT=str(pg_port), DAGSTER_PG_DB="postgres", DAGSTER_PG_USER=pg_user,
                       DAGSTER_PG_PASSWORD="")

@@ -1,5 +1,7 @@
 """Crashes: SIGKILL in the middle of every writing stage, then a plain rerun, converges to the
-state of a run that was never interrupted; what was readable before the crash stays readable."""
+state of a run that was never interrupted; what was readable before the crash stays readable.
+The crashed runs are processes of their own, their Spark the suite's Connect server (conftest.py);
+the reruns and the reference run are in this process, on local Spark."""
 import os
 import subprocess
 import sys
@@ -48,8 +50,9 @@ def finished(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
     return proc.returncode, err
 
 
-def _crash(home, dagster_home, job: str, point: str, after: bool = False) -> None:
-    rc, err = finished(child(home, dagster_home, job, "--at", point, *(["--after"] if after else [])))
+def _crash(home, dagster_home, remote: str, job: str, point: str, after: bool = False) -> None:
+    rc, err = finished(child(home, dagster_home, job, "--at", point, *(["--after"] if after else []),
+                             extra_env={"MANYMODELS_SPARK_REMOTE": remote}))
     assert rc == -9, f"{job} was not killed at {point}: rc={rc}\n{err[-3000:]}"
 
 
@@ -75,7 +78,7 @@ def _state(defs, instance) -> dict[str, pd.DataFrame]:
     }
 
 
-def test_a_crash_in_any_writing_stage_then_a_rerun_converges(tmp_path):
+def test_a_crash_in_any_writing_stage_then_a_rerun_converges(tmp_path, spark_remote):
     reference_home = tmp_path / "reference"
     settings = Settings.from_env(_env(reference_home))
     _landing(settings.lake_root)
@@ -91,34 +94,35 @@ def test_a_crash_in_any_writing_stage_then_a_rerun_converges(tmp_path):
     defs = build_definitions(settings)
     lake = defs.resources["lake"]
     with instance_at(dagster_home) as instance:
+        def crash(job, point, after=False):
+            _crash(home, dagster_home, spark_remote, job, point, after)
+
         def rerun(job):
             run_job(defs, instance, job, all_store_items(instance) if job != "ingest_pipeline" else {})
 
         # ingest: killed after moving the bad file aside, then before publishing anything
-        _crash(home, dagster_home, "ingest_pipeline", "manymodels_assets.landing:quarantine", after=True)
-        _crash(home, dagster_home, "ingest_pipeline", "manymodels_assets.resources.lake:LakeResource.publish")
+        crash("ingest_pipeline", "manymodels_assets.landing:quarantine", after=True)
+        crash("ingest_pipeline", "manymodels_assets.resources.lake:LakeResource.publish")
         assert lake.current_version(layout.RAW_SALES) is None  # nothing half-published
         rerun("ingest_pipeline")
         # training: killed with the series written but not current, then with the model set written
         # but not registered
-        _crash(home, dagster_home, "training_pipeline", "manymodels_assets.engine.tables:stage_version", after=True)
+        crash("training_pipeline", "manymodels_assets.engine.tables:stage_version", after=True)
         assert lake.current_version(layout.SERIES) is None
-        _crash(home, dagster_home, "training_pipeline", f"{REGISTRY}.record_model_set")
+        crash("training_pipeline", f"{REGISTRY}.record_model_set")
         assert defs.resources["training_registry"].latest_version() is None
         rerun("training_pipeline")
         # promotion: killed with the production version registered, before the alias moved
-        _crash(home, dagster_home, "promotion_pipeline", f"{REGISTRY}.move_alias")
+        crash("promotion_pipeline", f"{REGISTRY}.move_alias")
         assert defs.resources["production_registry"].version_by_alias("production") is None
         rerun("promotion_pipeline")
         # scoring: killed before the forecasts became current; then, on a rescoring, after the
         # warehouse load deleted the old rows and before it committed
-        _crash(home, dagster_home, "batch_scoring_pipeline", "manymodels_assets.engine.tables:stage_version",
-               after=True)
+        crash("batch_scoring_pipeline", "manymodels_assets.engine.tables:stage_version", after=True)
         assert lake.current_version(layout.FORECASTS) is None
         rerun("batch_scoring_pipeline")
         loaded = _state(defs, instance)["warehouse"]
-        _crash(home, dagster_home, "batch_scoring_pipeline",
-               "manymodels_assets.resources.warehouse:WarehouseResource._replace", after=True)
+        crash("batch_scoring_pipeline", "manymodels_assets.resources.warehouse:WarehouseResource._replace", after=True)
         pd.testing.assert_frame_equal(_state(defs, instance)["warehouse"], loaded)  # the previous rows, all
         rerun("batch_scoring_pipeline")
         got = _state(defs, instance)
