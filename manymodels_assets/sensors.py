@@ -63,6 +63,9 @@ def promote(context: dg.RunStatusSensorContext):
 def score(context: dg.RunStatusSensorContext):
     """After a successful `promotion_pipeline` run, rescores the same store-items with the
     production version that run registered, and loads the warehouse."""
+    if lineage.PRODUCTION_VERSION_TAG not in context.dagster_run.tags:
+        return dg.SkipReason(f"promotion run {context.dagster_run.run_id} deployed no model and there is no "
+                             "production model set yet: nothing to score")
     return dg.RunRequest(run_key=f"score-{context.dagster_run.run_id}",
                          tags=follow_on_tags(context.dagster_run, lineage.PRODUCTION_VERSION_TAG))
 

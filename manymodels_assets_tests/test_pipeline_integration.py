@@ -1,5 +1,6 @@
 """The whole asset graph through real Spark local[2], real MLflow (sqlite), the real SQLite3
 ODBC driver and a persistent Dagster instance."""
+import dataclasses
 import json
 import os
 import signal
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import dagster as dg
 import pandas as pd
@@ -18,7 +20,7 @@ from manymodels_assets.summary import summary
 from manymodels_assets.definitions import build_definitions
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.sales_generator import GeneratorConfig, generate
-from manymodels_assets.sensors import RANGE_END, RANGE_START
+from manymodels_assets.sensors import RANGE_END, RANGE_START, score
 from manymodels_assets.settings import Settings
 from manymodels_assets_tests.dagster_procs import instance_at, make_home
 from manymodels_assets_tests.servers import free_port
@@ -287,3 +289,25 @@ def test_the_web_ui_shows_the_runs_and_partitions(pipeline):
     jobs = {(r["jobName"], r["status"]) for r in answer["runsOrError"]["results"]}
     assert {(j, "SUCCESS") for j in ("ingest_pipeline", *PARTITIONED_JOBS)} <= jobs
     assert answer["assetNodeOrError"]["partitionStats"] == {"numMaterialized": 27, "numPartitions": 27}
+
+
+def test_a_first_promotion_that_deploys_nothing_registers_nothing_and_is_not_scored(pipeline, tmp_path):
+    defs, instance, settings = pipeline
+    # the same trained models, promoted into an empty production registry of their own
+    fresh = build_definitions(dataclasses.replace(
+        settings, production_tracking_uri=f"sqlite:///{tmp_path}/production.db"))
+    keys = keys_of(instance)[:2]
+    strict = {"ops": {"promoted_models": {"config": {"deploy_first_model": False, "max_mase": 1e-9}}}}
+    promoted = fresh.resolve_job_def("promotion_pipeline").execute_in_process(
+        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, run_config=strict)
+    production = fresh.resources["production_registry"]
+    assert production.version_by_alias("production") is None
+    assert production.client.search_registered_models() == []  # no empty production set
+    md = instance.get_latest_materialization_event(dg.AssetKey("promoted_models")).asset_materialization.metadata
+    assert md["rejected"].value == 2 and md["production_version"].value == "none"
+    skip = score(SimpleNamespace(dagster_run=instance.get_run_by_id(promoted.run_id)))
+    assert isinstance(skip, dg.SkipReason) and "deployed no model" in skip.skip_message
+    scored = fresh.resolve_job_def("batch_scoring_pipeline").execute_in_process(
+        instance=instance, tags={RANGE_START: keys[0], RANGE_END: keys[-1]}, raise_on_error=False)
+    [failure] = [e for e in scored.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "it deployed nothing" in failure.event_specific_data.error.message

@@ -44,7 +44,8 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     pinned = context.run.tags.get(lineage.PRODUCTION_VERSION_TAG)
     production = production_registry.version(pinned) if pinned else production_registry.version_by_alias(PRODUCTION)
     if production is None:
-        raise dg.Failure("no production model set: materialize promoted_models first")
+        raise dg.Failure("no production model set: materialize promoted_models first (if it ran, it deployed "
+                         "nothing: every first model was rejected, see its `decisions`)")
     model_set, timed = model_set_of(production), Stopwatch()
     with timed("score"):
         scored = update_forecasts(spark.spark_session, lake, keys, model_set, str(production.version),

@@ -64,7 +64,8 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
     are promoted or provisional + the previous production models of every other series. It is
     registered in the separate production registry; alias `production` moves to it and
     `previous` keeps the one before, for rollback. Promotions take turns (a lake lock), and the
-    alias moves only if it still points where this run found it.
+    alias moves only if it still points where this run found it. A first promotion that deploys
+    nothing (every first model rejected) registers nothing, and no scoring follows it.
     """
     rule = config.valid().to_core()
     keys = selected_keys(context)
@@ -79,7 +80,10 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
         decisions, counts, candidates = decided.decisions, decided.counts, decided.candidates
         if decided.unchanged:
             production, production_set = current, current_set
-            context.log.info("every deployable model is already in production: no new production version")
+            context.log.info("every deployable model is already in production: no new production version"
+                             if current is not None else
+                             "no model to deploy (every first model was rejected: see `decisions`) and no "
+                             "production model set yet: nothing registered, nothing to score")
         else:
             production_set = stamped_id("prod", context.run_id)
             uri, size = write_production_set(session, lake, sources, current_set, decided.deploy, production_set)
@@ -91,15 +95,16 @@ def promoted_models(context: dg.AssetExecutionContext, config: PromotionConfig, 
                 {"decisions": decisions})
             production_registry.move_alias(PRODUCTION, production.version, current.version if current else None,
                                            previous=PREVIOUS)
-    context.instance.add_run_tags(context.run_id, {lineage.PRODUCTION_VERSION_TAG: str(production.version)})
+    if production is not None:  # what the scoring after this run scores with (sensors.score)
+        context.instance.add_run_tags(context.run_id, {lineage.PRODUCTION_VERSION_TAG: str(production.version)})
 
     return report.result(context, keys, data_version=production_set, metadata={
         **counts,
         "not_trained": len(untrained),
         "not_in_model_set": len(set(keys) - set(untrained) - set(candidates["key"])),
         "training_model_sets": ", ".join(sorted(sources)),
-        "production_model_set": production_set,
-        "production_version": f"{production_registry.model_name} v{production.version}",
+        "production_model_set": production_set or "none",
+        "production_version": f"{production_registry.model_name} v{production.version}" if production else "none",
         "previous_production_version": f"v{current.version}" if current is not None else "none",
         "partition_range": partition_range(keys),
         "decisions": table(pd.DataFrame(list(counts.items()), columns=["decision", "series"])),

@@ -79,7 +79,7 @@ class Decision:
     deploy: list[str]  # keys whose new model goes to production
     counts: dict[str, int]  # decision -> series
     candidates: pd.DataFrame  # the new models' rows the rule read
-    unchanged: bool  # every model to deploy is in production already: nothing to register
+    unchanged: bool  # every model to deploy is in production already (or there is none): nothing to register
 
 
 def decide(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
@@ -91,7 +91,7 @@ def decide(spark: SparkSession, lake, sources: dict[str, list[str]], production_
     deploy = decisions.loc[decisions["decision"].isin([PROMOTED, PROVISIONAL]), "key"].tolist()
     already = deployed.merge(candidates[["key", "model_set"]], on=["key", "model_set"])
     return Decision(decisions, deploy, {d: int((decisions["decision"] == d).sum()) for d in DECISIONS}, candidates,
-                    production_set is not None and set(deploy) <= set(already["key"]))
+                    set(deploy) <= set(already["key"]))
 
 
 def write_production_set(spark: SparkSession, lake, sources: dict[str, list[str]], production_set: str | None,
