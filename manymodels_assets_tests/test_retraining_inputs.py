@@ -12,7 +12,7 @@ from manymodels_assets.engine.promotion import decide, write_production_set
 from manymodels_assets.engine.scoring import update_forecasts
 from manymodels_assets.engine.series import update_series
 from manymodels_assets.engine.tables import stage_version
-from manymodels_assets.engine.training import Retraining, train_model_set
+from manymodels_assets.engine.training import Retraining, train_model_set, with_input_versions
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.keys import encode_key
 from manymodels_assets.forecasting.promotion import PromotionRule
@@ -88,3 +88,33 @@ def test_a_new_plan_without_new_sales_retrains_and_reaches_the_forecasts(tmp_pat
     assert newer.retraining["reason"].tolist() == ["its data changed (sales, prices or planned calendar)"]
     assert decision.decisions["points"].tolist() == [1]  # compared on the new day, not replaced unseen
     assert decision.decisions["failed_check"].iloc[0] in ("", "challenger")
+
+
+def test_which_plan_changes_move_a_series_data_version():
+    """with_input_versions on its own: a constant-price series ignores the plan; a store more days
+    behind than the late tolerance (7) still has the plan after its own end counted; a plan row
+    past a series' horizon counts for nothing."""
+    spark = spark_session()
+    end, horizon = dt.date(2024, 5, 29), 28
+    own_end = {"steady": end, "priced": end, "late": end - dt.timedelta(days=12)}
+    history = pd.concat([pd.DataFrame({
+        "key": key, "date": pd.date_range(last - dt.timedelta(days=59), last).date, "units": 3.0,
+        "price": 2.0 if key == "steady" else np.tile([2.0, 1.5], 30), "promo": 0, "data_version": f"v-{key}"})
+        for key, last in own_end.items()], ignore_index=True)
+    selected = spark.createDataFrame(history, "key string, date date, units double, price double, promo int, "
+                                              "data_version string")
+
+    def versions(changed_day: int | None) -> dict[str, str]:
+        """The data versions under a plan whose ``changed_day``-th day after each series' end is a promotion."""
+        plan = pd.concat([pd.DataFrame({"key": key, "date": pd.date_range(last + dt.timedelta(days=1), periods=40).date,
+                                        "price": 2.0, "promo": [int(d == changed_day) for d in range(1, 41)]})
+                          for key, last in own_end.items()], ignore_index=True)
+        calendar = spark.createDataFrame(plan, "key string, date date, price double, promo int")
+        out = with_input_versions(spark, selected, calendar, "D", end, horizon)
+        return dict(out.select("key", "data_version").distinct().toPandas().values)
+
+    base, near, beyond = versions(None), versions(5), versions(horizon + 5)
+    assert base["steady"] == near["steady"] == "v-steady"  # nothing to learn from a constant price
+    assert base["priced"] != "v-priced" and near["priced"] != base["priced"]
+    assert near["late"] != base["late"]  # 12 days late: its plan still counts
+    assert beyond == base
