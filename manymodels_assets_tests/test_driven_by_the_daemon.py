@@ -147,8 +147,8 @@ def test_backfills_from_the_ui_run_one_run_per_range(local):
     few = [KEYS[0], KEYS[3]]
     everything = local.ui.launch_asset_backfill(["store_item_series", "trained_models"], KEYS)
     some = local.ui.launch_asset_backfill(["trained_models"], few)
-    for backfill, what in ((everything, "the backfill of all"), (some, "the backfill of a few")):
-        wait_for(lambda: local.ui.backfill(backfill)["status"] == "COMPLETED_SUCCESS", 600, what)
+    wait_for(lambda: all(local.ui.backfill(b)["status"] == "COMPLETED_SUCCESS" for b in (everything, some)), 600,
+             "both backfills")
     runs = local.ui.backfill(everything)["runs"]
     assert len(runs) == 1  # one range, one run, one Spark job
     tags = {t["key"]: t["value"] for t in runs[0]["tags"]}
