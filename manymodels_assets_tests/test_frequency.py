@@ -34,6 +34,9 @@ CASES = {
     "quarterly, first business days": (pd.date_range("1998-01-01", periods=40, freq="BQS"), "Q-DEC", 4, 8),
     "quarterly, last business days": (pd.date_range("1998-01-01", periods=40, freq="BQE"), "Q-DEC", 4, 8),
     "yearly, first business days": (pd.date_range("1990-01-01", periods=20, freq="BYS"), "Y-DEC", 1, 4),
+    # a month's or quarter's first Monday: four or five weeks apart, yet months, not weeks with gaps
+    "monthly, first Mondays": (pd.date_range("2019-01-01", periods=40, freq="WOM-1MON"), "M", 12, 12),
+    "quarterly, first Mondays": (pd.date_range("2019-01-01", periods=160, freq="WOM-1MON")[::3], "Q-DEC", 4, 8),
     "hourly": (pd.date_range("2024-01-01", periods=200, freq="h"), "h", 24, 48),
     "yearly": (pd.date_range("1990-01-01", periods=20, freq="YS"), "Y-DEC", 1, 4),
 }
@@ -153,6 +156,16 @@ def test_sparse_months_and_fiscal_years_are_still_inferred():
     # 4-5-4 retail quarter ends (Saturdays) fall in a month's first days and still end their quarter
     nrf = ["2018-02-03", "2018-05-05", "2018-08-04", "2018-11-03", "2019-02-02", "2019-05-04", "2019-08-03"]
     assert infer_freq(nrf) == "Q-NOV"
+
+
+def test_months_on_a_fiscal_calendar_of_weeks_are_refused_and_slow_weekly_sellers_stay_weekly():
+    weeks = np.cumsum([0] + [4, 4, 5] * 8)  # 4-4-5 fiscal months: two of them end in March 2019
+    fiscal = pd.Timestamp("2019-02-02") + pd.to_timedelta(7 * weeks, unit="D")
+    with pytest.raises(ValueError, match=r"two in one calendar month \(2019-03-02 and 2019-03-30\), as in a 4-4-5"):
+        infer_freq(fiscal)
+    # a weekly seller sold every four to six weeks: six weeks in one month apart is no month
+    slow = pd.Timestamp("2024-01-07") + pd.to_timedelta(7 * np.cumsum([0, 4, 5, 4, 6, 4, 5, 4]), unit="D")
+    assert infer_freq(slow) == "W-SAT"
 
 
 def test_series_that_agree_on_nothing_leave_the_unions_error_with_what_they_said():

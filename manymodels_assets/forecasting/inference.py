@@ -22,7 +22,8 @@ def infer_freq(dates) -> str:
     Hourly (``h``) when times of day vary, else daily (``D``), weekly (``W-<DAY>``, labelled by
     the week's first day, so the period ends the day before; ``2W-<DAY>``, ``3W-<DAY>``... when
     every gap is a whole number of that many weeks), monthly (``M``, dates on any one day of the
-    month, starts and ends alike), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a
+    month, starts and ends alike, or on one weekday four or five weeks apart, such as the first
+    Monday), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a
     month's first week label the period starting there, later ones, and those of a calendar of
     whole weeks, the period ending there) from the most common step between consecutive dates.
     Raises, saying what it saw, for anything else.
@@ -45,11 +46,18 @@ def infer_freq(dates) -> str:
     gap_days = int(pd.Series(gaps).mode().iloc[0])
     if gap_days == 1:
         return "D"
-    if gap_days % 7 == 0 and gap_days <= 28 and d.dayofweek.nunique() == 1:
-        weeks = int(np.gcd.reduce(gaps)) // 7  # missing weeks leave multiples of the step
-        return f"{weeks if weeks > 1 else ''}W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # labelled by its first day
     months = d.year * 12 + d.month - 1
     month_steps = np.diff(months)
+    one_weekday = d.dayofweek.nunique() == 1 and not (gaps % 7).any()
+    if one_weekday and gap_days in (28, 35) and gaps.min() >= 28 and np.gcd.reduce(gaps) == 7:
+        # four and five weeks apart, never fewer: months dated on a weekday (the first Monday), not
+        # weeks with three in four missing, which would be padded with zero weeks
+        monthly = _months_on_a_weekday(d, gaps, month_steps)
+        if monthly:
+            return monthly
+    if gap_days % 7 == 0 and gap_days <= 28 and one_weekday:
+        weeks = int(np.gcd.reduce(gaps)) // 7  # missing weeks leave multiples of the step
+        return f"{weeks if weeks > 1 else ''}W-" + _DAYS[(d[0].dayofweek - 1) % 7]  # labelled by its first day
     # at most one date per calendar month, every step a whole number of periods (missing ones
     # leave multiples), and dates one period apart a month's (quarter's, year's) days apart, not
     # 5 weeks; a 52/53-week fiscal year is 364 or 371 days, inferred while its year ends stay in one
@@ -62,17 +70,35 @@ def infer_freq(dates) -> str:
         if step == 1:
             return "M"
         if len(set(months % step)) == 1:
-            # dates in a month's first week (its first day, first business day) label the period
-            # starting there; later days (month ends, fiscal year ends) the period ending there, and so
-            # do the ends of a calendar of whole weeks (4-5-4: one weekday, 13 or 14 weeks apart),
-            # which often fall in the next month's first days
-            whole_weeks = d.dayofweek.nunique() == 1 and not (gaps % 7).any()
+            # dates in a month's first week (its first day, first business day, first Monday) label
+            # the period starting there; later days (month ends, fiscal year ends) the period ending
+            # there, and so do the ends of a calendar of whole weeks (4-5-4: one weekday, always 13 or
+            # 14 weeks apart), which often fall in the next month's first days; first Mondays are
+            # sometimes 12 weeks apart, which no such calendar is
+            whole_weeks = one_weekday and bool(np.isin(one_apart, (91, 98, 364, 371)).all())
             starts = bool((d.day <= 7).all()) and not whole_weeks
             end_month = (months[0] + (step - 1 if starts else 0)) % 12
             return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
     raise ValueError(f"cannot infer a frequency: the most common gap between dates is {gap_days} days "
                      f"({len(d)} distinct dates from {d[0].date()} to {d[-1].date()}); "
                      f"set the series frequency in the configuration ({'; '.join(ACCEPTED)})")
+
+
+def _months_on_a_weekday(d: pd.DatetimeIndex, gaps: np.ndarray, month_steps: np.ndarray) -> str | None:
+    """Monthly (``M``) for dates on one weekday four or five weeks apart that fall one per calendar
+    month (missing months leave multiples). Refused when every gap is four or five weeks yet two
+    dates share a calendar month: a 4-4-5 or 4-5-4 fiscal calendar, whose months no calendar period
+    holds. None (weeks, with gaps) for anything else."""
+    if (month_steps >= 1).all() and ((gaps >= 28 * month_steps) & (gaps <= 35 * month_steps)).all():
+        return "M"
+    if np.isin(gaps, (28, 35)).all() and (month_steps == 0).any():
+        i = int(np.argmax(month_steps == 0))
+        raise ValueError(
+            f"cannot infer a frequency: dates four or five weeks apart on a {d[0].day_name()}, two in one "
+            f"calendar month ({d[i].date()} and {d[i + 1].date()}), as in a 4-4-5 or 4-5-4 fiscal calendar, "
+            f"whose months no calendar period holds; date each row by its calendar month, or set the series "
+            f"frequency in the configuration ({'; '.join(ACCEPTED)})")
+    return None
 
 
 _ORDER = ("h", "D", "W", "M", "Q", "Y")
