@@ -119,7 +119,9 @@ MODEL_SET = _table(
 FORECASTS = _table(
     "forecasts",
     ("key", "string"), ("store_id", "string"), ("item_id", "string"),
-    ("forecast_date", "date"), ("step", "int"),
+    ("forecast_date", "date"),
+    ("step", "int", "periods after the model's training end (its lead time); the first is past 1 when the "
+                    "production model is older than the series' newest data"),
     ("yhat", "double"), ("yhat_lower", "double"), ("yhat_upper", "double"),
     ("forecaster", "string"),
     ("status", "string", "the model's status: ok, cold_start, fallback or inactive (a zero forecast)"),

@@ -181,3 +181,26 @@ def test_panel_prior_keeps_the_panel_choice_unless_clearly_beaten():
     # a prior naming candidates this series could not run is ignored
     assert train_series("S~I", "S", "I", hist[["date", "units"]], "D", strict,
                         prior=PanelPrior(("regression",)))["forecaster"] == "seasonal_naive"
+
+
+def test_a_model_older_than_its_series_forecasts_after_the_newest_data_and_a_capped_one_stops_at_its_reach():
+    hist, future = panel()
+    cfg = TrainingConfig(candidates=("seasonal_naive", "regression"), combine_top=0)
+    on_calendar = train_series("S~I", "S", "I", hist, "D", cfg, calendar=future[["date", "price", "promo"]])
+    plain = train_series("S~I", "S", "I", hist, "D", TrainingConfig(candidates=("seasonal_naive",)))
+    trained = pd.Timestamp(plain["last_date"])
+    newest, panel_newest = trained + pd.Timedelta(days=5), trained + pd.Timedelta(days=8)
+    # kept by promotion five days ago: from the day after the newest data, the same numbers at the same lead times
+    kept = forecast_series(plain, 28, series_end=newest.date())
+    assert kept["step"].tolist() == list(range(6, 34))
+    assert kept["forecast_date"].iloc[0] == (newest + pd.Timedelta(days=1)).date()
+    np.testing.assert_allclose(kept["yhat"], forecast_series(plain, 33)["yhat"].iloc[5:])
+    # a late store's series: through the horizon past the panel's newest day, three days more
+    late = forecast_series(plain, 28, series_end=newest.date(), panel_end=panel_newest.date())
+    assert late["step"].tolist() == list(range(6, 37))
+    assert late["forecast_date"].iloc[-1] == (panel_newest + pd.Timedelta(days=28)).date()
+    # a model on the planned calendar reaches only as far as its plan: 28 days from its own end
+    assert on_calendar["forecaster"] == "regression"
+    capped = forecast_series(on_calendar, 28, series_end=newest.date())
+    assert capped["step"].tolist() == list(range(6, 29))
+    assert forecast_series(on_calendar, 28, series_end=(trained + pd.Timedelta(days=30)).date()).empty

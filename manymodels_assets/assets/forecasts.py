@@ -20,10 +20,13 @@ from manymodels_assets.resources.warehouse import WarehouseResource
 @DEPLOYMENT.of("batch_forecasts")
 class ScoringConfig(DocumentedConfig):
     horizon: Optional[int] = None
-    """Periods to forecast; empty: each model's training horizon (by default 28 days, 12 weeks,
-    12 months, 8 quarters). Models on the planned calendar and direct ones (the pooled candidate,
-    a cold start's item profile) stop at their training horizon: to forecast further with them,
-    train with a longer one (`series_short_of_horizon` counts them)."""
+    """Periods to forecast past the panel's newest data; empty: each model's training horizon (by
+    default 28 days, 12 weeks, 12 months, 8 quarters). Every series is forecast from after its own
+    newest data through those periods: a late store's series for a few more, a production model
+    kept by promotion from where its sales end now (its steps count from its own training end).
+    Models on the planned calendar and direct ones (the pooled candidate, a cold start's item
+    profile) stop at their training horizon from their training end: to forecast further with
+    them, train with a longer one (`series_short_of_horizon` counts them)."""
 
     def check(self) -> None:
         if self.horizon is not None and self.horizon < 1:
@@ -37,7 +40,9 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
     """Forecasts for the selected series from the production model set: the version the
     promotion run this scoring follows registered (run tag `manymodels/production_version`),
     else the one alias `production` points at. A point forecast and a prediction interval per
-    step, written to the lake's `forecasts` table; rescoring a series replaces its old rows.
+    period, from after each series' newest data through the horizon past the panel's newest
+    (late stores and models kept by promotion included), written to the lake's `forecasts`
+    table; rescoring a series replaces its old rows.
     """
     config.valid()
     keys = selected_keys(context)
@@ -57,7 +62,7 @@ def batch_forecasts(context: dg.AssetExecutionContext, config: ScoringConfig, sp
         "series_unchanged": scored.unchanged,
         "rows": int(scored.steps["steps"].sum()),
         "series_without_production_model": len(set(keys) - set(scored.steps["key"])),
-        "series_short_of_horizon": int((scored.steps["steps"] < config.horizon).sum()) if config.horizon else 0,
+        "series_short_of_horizon": int((scored.steps["steps"] < scored.steps["wanted"]).sum()),
         "production_model_set": model_set,
         "production_version": f"{production_registry.model_name} v{production.version}",
         "partition_range": partition_range(keys),
