@@ -204,3 +204,22 @@ def test_a_model_older_than_its_series_forecasts_after_the_newest_data_and_a_cap
     capped = forecast_series(on_calendar, 28, series_end=newest.date())
     assert capped["step"].tolist() == list(range(6, 29))
     assert forecast_series(on_calendar, 28, series_end=(trained + pd.Timedelta(days=30)).date()).empty
+
+
+def test_forecast_windows_count_periods_at_every_frequency():
+    from manymodels_assets.forecasting.scoring import forecast_windows
+
+    d = pd.Timestamp
+    models = pd.DataFrame([
+        # freq, the model's last date, the series' newest, its horizon
+        ("D", d("2024-03-01"), d("2024-03-04"), 28),  # kept three days: steps 4..31
+        ("W-SAT", d("2024-02-25"), d("2024-03-10"), 12),  # two weeks
+        ("M", d("2024-01-01"), d("2024-03-01"), 12),  # two months
+        ("3M", d("2023-07-01"), d("2024-01-01"), 4),  # two quarters of a 3-month multiple
+        ("Q-DEC", d("2024-01-01"), None, 8),  # the series' newest unknown: from the model's end
+    ], columns=["freq", "last_date", "series_end", "horizon"])
+    windows = forecast_windows(models)
+    assert windows.values.tolist() == [[4, 31], [3, 14], [3, 14], [3, 6], [1, 8]]
+    # a panel whose newest day is later (a late store): the same last periods for everyone
+    late = forecast_windows(models.iloc[:1], horizon=7, panel_end=d("2024-03-06"))
+    assert late.values.tolist() == [[4, 12]]

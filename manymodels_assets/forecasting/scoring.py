@@ -17,37 +17,54 @@ FORECAST_ROW = FORECASTS.without("production_version", "scored_at")
 """What :func:`forecast_series` returns; the scoring run adds which production version served it, and when."""
 
 
-def forecast_window(model_row: Mapping[str, Any], horizon: int, series_end=None, panel_end=None) -> tuple[int, int]:
-    """The steps (counted from the model's last date) to forecast: (first, last).
+def forecast_windows(models: pd.DataFrame, horizon: int | None = None, panel_end=None) -> pd.DataFrame:
+    """The steps, counted from each model's last date, that its forecast covers: first_step,
+    last_step per row of ``models`` (last_date, freq, horizon: the model's own, used when
+    ``horizon`` is None; series_end, may be missing).
 
-    By default the ``horizon`` periods after the model's last date. ``series_end``, the series'
+    By default the horizon's periods after the model's last date. ``series_end``, the series'
     newest date, is later when promotion kept a production model trained some periods ago: the
     forecast starts after it, a model's older forecasts of periods whose sales are in being no
     forecast anyone needs. ``panel_end``, the newest date of the panel, is later for a late
-    store's series: it is forecast through the same periods as the others, ``horizon`` periods
-    past the panel's newest.
+    store's series: it is forecast through the same periods as the others, the horizon's
+    periods past the panel's newest. A model on the planned calendar or a direct one may stop
+    sooner (see :func:`forecast_series`).
     """
-    freq = model_row["freq"]
-    n = split_freq(freq)[0]
-    trained, data, panel = period_index([pd.Timestamp(model_row["last_date"]),
-                                         pd.Timestamp(series_end if series_end is not None else model_row["last_date"]),
-                                         pd.Timestamp(panel_end if panel_end is not None else model_row["last_date"])],
-                                        freq).asi8
-    start = max(trained, data)
-    return (start - trained) // n + 1, (max(panel, start) - trained) // n + horizon
+    out = pd.DataFrame({"first_step": 0, "last_step": 0}, index=models.index)
+    ends = models["series_end"] if "series_end" in models else pd.Series(None, index=models.index, dtype=object)
+    for freq, rows in models.groupby("freq").groups.items():
+        n = split_freq(freq)[0]
+        trained = period_index(models.loc[rows, "last_date"], freq).asi8
+        data = period_index(ends.loc[rows].where(ends.loc[rows].notna(), models.loc[rows, "last_date"]), freq).asi8
+        panel = None if panel_end is None else period_index([panel_end], freq).asi8[0]
+        out.loc[rows, "first_step"], out.loc[rows, "last_step"] = _steps(
+            trained, data, panel, n, horizon or models.loc[rows, "horizon"].astype(int).to_numpy())
+    return out
+
+
+def _steps(trained, data, panel, n: int, horizon):
+    """(first, last) step from period ordinals (in the base unit, ``n`` of them a period): after
+    the later of the model's and the series' ends, through ``horizon`` past the panel's."""
+    start = np.maximum(trained, data)
+    reach = start if panel is None else np.maximum(panel, start)
+    return (start - trained) // n + 1, (reach - trained) // n + horizon
 
 
 def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bool = True, series_end=None,
                     panel_end=None) -> pd.DataFrame:
     """Forecast ``horizon`` steps after the series' last date from its model-set row (after its
-    newest data, through ``horizon`` periods past the panel's newest: see :func:`forecast_window`).
+    newest data, through ``horizon`` periods past the panel's newest: see :func:`forecast_windows`).
 
     Sales cannot be negative, so with ``non_negative`` forecasts and bounds are clipped at 0.
     A model on the planned calendar forecasts only as far as the calendar it was trained with
     reaches (its training horizon), and a direct one (the pooled candidate, a cold start's
     profile) as far as it was trained to.
     """
-    first, last = forecast_window(model_row, horizon, series_end, panel_end)
+    freq, trained_at = model_row["freq"], pd.Timestamp(model_row["last_date"])
+    ordinals = period_index([trained_at, trained_at if series_end is None else pd.Timestamp(series_end),
+                             trained_at if panel_end is None else pd.Timestamp(panel_end)], freq).asi8
+    first, last = (int(v) for v in _steps(ordinals[0], ordinals[1], None if panel_end is None else ordinals[2],
+                                          split_freq(freq)[0], horizon))
     model = load_model(model_row["model"])
     calendar = model_row.get("calendar_regressors")
     X = load_regressors(calendar, model_row["freq"]) if calendar else None
