@@ -223,3 +223,18 @@ def test_forecast_windows_count_periods_at_every_frequency():
     # a panel whose newest day is later (a late store): the same last periods for everyone
     late = forecast_windows(models.iloc[:1], horizon=7, panel_end=d("2024-03-06"))
     assert late.values.tolist() == [[4, 12]]
+
+
+def test_a_model_fitted_for_its_horizon_answers_shorter_and_later_windows_with_its_trained_steps():
+    rng = np.random.default_rng(0)
+    n = 800  # two years: MSTL with weekly and yearly seasons (it refuses any horizon but the one it was fit for)
+    hist = pd.DataFrame({"date": pd.date_range("2022-01-01", periods=n, freq="D"),
+                         "units": 10 + np.resize([0, 1, 2, 3, 5, 7, 2.0], n)
+                         + 3 * np.sin(np.arange(n) * 2 * np.pi / 365) + rng.normal(size=n)})
+    row = train_series("S~I", "S", "I", hist, "D", TrainingConfig(candidates=("mstl",), combine_top=0))
+    assert row["forecaster"] == "mstl" and row["horizon"] == 28
+    whole = forecast_series(row, 28)
+    np.testing.assert_allclose(forecast_series(row, 7)["yhat"], whole["yhat"].iloc[:7])
+    kept = forecast_series(row, 28, series_end=(pd.Timestamp(row["last_date"]) + pd.Timedelta(days=3)).date())
+    assert kept["step"].tolist() == list(range(4, 29))  # its 28 trained steps, from after the newest data
+    np.testing.assert_allclose(kept["yhat"], whole["yhat"].iloc[3:])

@@ -158,11 +158,15 @@ def test_sparse_months_and_fiscal_years_are_still_inferred():
     assert infer_freq(nrf) == "Q-NOV"
 
 
-def test_months_on_a_fiscal_calendar_of_weeks_are_refused_and_slow_weekly_sellers_stay_weekly():
+def test_fiscal_months_are_refused_first_mondays_start_quarters_and_slow_weekly_sellers_stay_weekly():
     weeks = np.cumsum([0] + [4, 4, 5] * 8)  # 4-4-5 fiscal months: two of them end in March 2019
     fiscal = pd.Timestamp("2019-02-02") + pd.to_timedelta(7 * weeks, unit="D")
     with pytest.raises(ValueError, match=r"two in one calendar month \(2019-03-02 and 2019-03-30\), as in a 4-4-5"):
         infer_freq(fiscal)
+    # a quarter's first Monday, 13 or 14 weeks apart as a 4-5-4 calendar's quarter ends are, yet on the
+    # 6th (2020-01-06): no quarter end falls that far into a month; it labels the quarter it starts
+    mondays = pd.date_range("2020-01-01", "2024-12-31", freq="WOM-1MON")
+    assert infer_freq(mondays[mondays.month % 3 == 1]) == "Q-DEC"
     # a weekly seller sold every four to six weeks: six weeks in one month apart is no month
     slow = pd.Timestamp("2024-01-07") + pd.to_timedelta(7 * np.cumsum([0, 4, 5, 4, 6, 4, 5, 4]), unit="D")
     assert infer_freq(slow) == "W-SAT"

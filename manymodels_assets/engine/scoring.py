@@ -101,13 +101,15 @@ def update_forecasts(spark: SparkSession, lake, keys: list[str], model_set: str,
         kept = only_keys(current, keys_frame(spark, unchanged)).withColumn("production_version",
                                                                           F.lit(production_version))
         forecasts = forecasts.unionByName(kept.select(*FORECASTS.names))
-    version = replace_keys(spark, lake, layout.FORECASTS, forecasts, key_df, run_id, sort_by=("key", "step"))
-    if ends is not None:
-        ends.unpersist()
+    try:
+        version = replace_keys(spark, lake, layout.FORECASTS, forecasts, key_df, run_id, sort_by=("key", "step"))
+    finally:
+        if ends is not None:
+            ends.unpersist()
     written = only_keys(spark.read.parquet(lake.spark_uri(layout.FORECASTS, version)), key_df)
     # a direct model or one on the planned calendar kept long enough may have no period left to forecast
     counted = written.groupBy("key").agg(F.count(F.lit(1)).alias("steps")).toPandas()
-    steps = plan[["key", "wanted"]].merge(counted, on="key", how="left").fillna({"steps": 0})
+    steps = plan[["key", "wanted"]].merge(counted, on="key", how="left").fillna({"steps": 0}).astype({"steps": int})
     sample_keys = sorted(counted["key"])[:4]
     sample = written.where(F.col("key").isin(sample_keys)).orderBy("key", "step").toPandas()
     recent = (series.where(F.col("key").isin(sample_keys)).select("key", "date", "units").orderBy("key", "date")

@@ -73,9 +73,12 @@ def infer_freq(dates) -> str:
             # dates in a month's first week (its first day, first business day, first Monday) label
             # the period starting there; later days (month ends, fiscal year ends) the period ending
             # there, and so do the ends of a calendar of whole weeks (4-5-4: one weekday, always 13 or
-            # 14 weeks apart), which often fall in the next month's first days; first Mondays are
-            # sometimes 12 weeks apart, which no such calendar is
-            whole_weeks = one_weekday and bool(np.isin(one_apart, (91, 98, 364, 371)).all())
+            # 14 weeks apart), which fall within five days of a month's end, often in the next
+            # month's first days. A first Monday on the 6th or 7th, or 12 weeks after the last, is
+            # no such end; first Mondays that all fall on the 1st to the 5th cannot be told from
+            # them and are read as ends (set the frequency by hand: QS)
+            near_month_ends = bool(((d.day <= 5) | (d.day >= 22)).all())
+            whole_weeks = one_weekday and near_month_ends and bool(np.isin(one_apart, (91, 98, 364, 371)).all())
             starts = bool((d.day <= 7).all()) and not whole_weeks
             end_month = (months[0] + (step - 1 if starts else 0)) % 12
             return f"Q-{_quarter_anchor(end_month)}" if step == 3 else f"Y-{_MONTHS[end_month]}"
@@ -87,17 +90,19 @@ def infer_freq(dates) -> str:
 def _months_on_a_weekday(d: pd.DatetimeIndex, gaps: np.ndarray, month_steps: np.ndarray) -> str | None:
     """Monthly (``M``) for dates on one weekday four or five weeks apart that fall one per calendar
     month (missing months leave multiples). Refused when every gap is four or five weeks yet two
-    dates share a calendar month: a 4-4-5 or 4-5-4 fiscal calendar, whose months no calendar period
-    holds. None (weeks, with gaps) for anything else."""
+    dates share a calendar month: a 4-4-5 or 4-5-4 fiscal calendar, or four-week periods with a
+    five-week one now and then, which no calendar period holds. None (weeks, with gaps) for
+    anything else."""
     if (month_steps >= 1).all() and ((gaps >= 28 * month_steps) & (gaps <= 35 * month_steps)).all():
         return "M"
     if np.isin(gaps, (28, 35)).all() and (month_steps == 0).any():
         i = int(np.argmax(month_steps == 0))
         raise ValueError(
             f"cannot infer a frequency: dates four or five weeks apart on a {d[0].day_name()}, two in one "
-            f"calendar month ({d[i].date()} and {d[i + 1].date()}), as in a 4-4-5 or 4-5-4 fiscal calendar, "
-            f"whose months no calendar period holds; date each row by its calendar month, or set the series "
-            f"frequency in the configuration ({'; '.join(ACCEPTED)})")
+            f"calendar month ({d[i].date()} and {d[i + 1].date()}), as in a 4-4-5 or 4-5-4 fiscal calendar "
+            f"or one of 13 four-week periods with a five-week one now and then, whose periods no calendar "
+            f"period holds; date each row by its calendar month, or set the series frequency in the "
+            f"configuration ({'; '.join(ACCEPTED)})")
     return None
 
 

@@ -57,8 +57,9 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
 
     Sales cannot be negative, so with ``non_negative`` forecasts and bounds are clipped at 0.
     A model on the planned calendar forecasts only as far as the calendar it was trained with
-    reaches (its training horizon), and a direct one (the pooled candidate, a cold start's
-    profile) as far as it was trained to.
+    reaches (its training horizon), a direct one (the pooled candidate, a cold start's profile)
+    as far as it was trained to, and one fitted for its horizon (sktime's MSTL refuses any
+    other) its training horizon's steps.
     """
     freq, trained_at = model_row["freq"], pd.Timestamp(model_row["last_date"])
     ordinals = period_index([trained_at, trained_at if series_end is None else pd.Timestamp(series_end),
@@ -68,17 +69,23 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
     model = load_model(model_row["model"])
     calendar = model_row.get("calendar_regressors")
     X = load_regressors(calendar, model_row["freq"]) if calendar else None
-    last = min(last, getattr(model, "max_horizon_", None) or last, last if X is None else len(X))
-    fh = np.arange(1, last + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # sktime 1.2 warns on every clone about remember_data
-        yhat = np.asarray(model.predict(fh=fh, X=None if X is None else X.iloc[:last]), dtype=float)
+    trained_steps = int(model_row.get("horizon") or last)
+    want = max(last, trained_steps)  # never fewer than trained: a shorter horizon is a prefix of it
+    reach = min(want, getattr(model, "max_horizon_", None) or want, want if X is None else len(X))
+    try:
+        yhat = _predict(model, X, reach)
+    except ValueError:
+        if reach <= trained_steps:
+            raise
+        reach = trained_steps  # fitted for its horizon: it answers with the steps it has
+        yhat = _predict(model, X, reach)
+    fh = np.arange(1, reach + 1)
     lower, upper = bounds(yhat, float(model_row.get("interval_halfwidth") or 0.0),
                           model_row.get("interval_scale") or "additive")
     if non_negative:
         yhat, lower, upper = (np.clip(a, 0, None) for a in (yhat, lower, upper))
     trained = pd.Period(pd.Timestamp(model_row["last_date"]), freq=model_row["freq"])
-    keep = fh >= first
+    keep = (fh >= first) & (fh <= last)
     fh, yhat, lower, upper = fh[keep], yhat[keep], lower[keep], upper[keep]
     dates = [period_start((trained + int(s)).start_time, model_row["freq"]) for s in fh]
     return pd.DataFrame({
@@ -87,3 +94,10 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
         "yhat_upper": upper, "forecaster": model_row["forecaster"], "status": model_row.get("status"),
         "model_set": model_row.get("model_set"),
     })[FORECAST_ROW.names]
+
+
+def _predict(model, X: pd.DataFrame | None, steps: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sktime 1.2 warns on every clone about remember_data
+        fh = np.arange(1, steps + 1)
+        return np.asarray(model.predict(fh=fh, X=None if X is None else X.iloc[:steps]), dtype=float)
