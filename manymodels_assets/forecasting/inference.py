@@ -23,10 +23,10 @@ def infer_freq(dates) -> str:
     the week's first day, so the period ends the day before; ``2W-<DAY>``, ``3W-<DAY>``... when
     every gap is a whole number of that many weeks), monthly (``M``, dates on any one day of the
     month, starts and ends alike, or on one weekday four or five weeks apart, such as the first
-    Monday), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a
-    month's first week label the period starting there, later ones, and those of a calendar of
-    whole weeks, the period ending there) from the most common step between consecutive dates.
-    Raises, saying what it saw, for anything else.
+    Monday), quarterly (``Q-<MON>``) or yearly (``Y-<MON>``: dates in a month's first week label
+    the period starting there, later ones, and those of a calendar of whole weeks, the period
+    ending there) from the most common step between consecutive dates. Raises, saying what it
+    saw, for anything else.
     """
     d = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates)).dropna().unique()).as_unit("ns").sort_values()
     if len(d) < 3:  # two dates 28 days apart are four weeks or a February

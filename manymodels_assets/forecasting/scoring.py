@@ -10,6 +10,7 @@ import pandas as pd
 
 from manymodels_assets.forecasting.frequency import period_index, period_start, split_freq
 from manymodels_assets.forecasting.intervals import bounds
+from manymodels_assets.forecasting.series import periods_between
 from manymodels_assets.forecasting.serialization import load_model, load_regressors
 from manymodels_assets.schemas import FORECASTS
 
@@ -36,18 +37,11 @@ def forecast_windows(models: pd.DataFrame, horizon: int | None = None, panel_end
         n = split_freq(freq)[0]
         trained = period_index(models.loc[rows, "last_date"], freq).asi8
         data = period_index(ends.loc[rows].where(ends.loc[rows].notna(), models.loc[rows, "last_date"]), freq).asi8
-        panel = None if panel_end is None else period_index([panel_end], freq).asi8[0]
-        out.loc[rows, "first_step"], out.loc[rows, "last_step"] = _steps(
-            trained, data, panel, n, horizon or models.loc[rows, "horizon"].astype(int).to_numpy())
+        start = np.maximum(trained, data)
+        reach = start if panel_end is None else np.maximum(period_index([panel_end], freq).asi8[0], start)
+        out.loc[rows, "first_step"] = (start - trained) // n + 1
+        out.loc[rows, "last_step"] = (reach - trained) // n + (horizon or models.loc[rows, "horizon"].astype(int))
     return out
-
-
-def _steps(trained, data, panel, n: int, horizon):
-    """(first, last) step from period ordinals (in the base unit, ``n`` of them a period): after
-    the later of the model's and the series' ends, through ``horizon`` past the panel's."""
-    start = np.maximum(trained, data)
-    reach = start if panel is None else np.maximum(panel, start)
-    return (start - trained) // n + 1, (reach - trained) // n + horizon
 
 
 def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bool = True, series_end=None,
@@ -62,13 +56,13 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
     other) its training horizon's steps.
     """
     freq, trained_at = model_row["freq"], pd.Timestamp(model_row["last_date"])
-    ordinals = period_index([trained_at, trained_at if series_end is None else pd.Timestamp(series_end),
-                             trained_at if panel_end is None else pd.Timestamp(panel_end)], freq).asi8
-    first, last = (int(v) for v in _steps(ordinals[0], ordinals[1], None if panel_end is None else ordinals[2],
-                                          split_freq(freq)[0], horizon))
+    # the window of forecast_windows, for one row (a frame per row would cost a third of the scoring)
+    start = trained_at if series_end is None else max(trained_at, pd.Timestamp(series_end))
+    reach = start if panel_end is None else max(start, pd.Timestamp(panel_end))
+    first, last = periods_between(trained_at, start, freq) + 1, periods_between(trained_at, reach, freq) + horizon
     model = load_model(model_row["model"])
     calendar = model_row.get("calendar_regressors")
-    X = load_regressors(calendar, model_row["freq"]) if calendar else None
+    X = load_regressors(calendar, freq) if calendar else None
     trained_steps = int(model_row.get("horizon") or last)
     want = max(last, trained_steps)  # never fewer than trained: a shorter horizon is a prefix of it
     reach = min(want, getattr(model, "max_horizon_", None) or want, want if X is None else len(X))
@@ -84,10 +78,10 @@ def forecast_series(model_row: Mapping[str, Any], horizon: int, non_negative: bo
                           model_row.get("interval_scale") or "additive")
     if non_negative:
         yhat, lower, upper = (np.clip(a, 0, None) for a in (yhat, lower, upper))
-    trained = pd.Period(pd.Timestamp(model_row["last_date"]), freq=model_row["freq"])
+    trained = pd.Period(trained_at, freq=freq)
     keep = (fh >= first) & (fh <= last)
     fh, yhat, lower, upper = fh[keep], yhat[keep], lower[keep], upper[keep]
-    dates = [period_start((trained + int(s)).start_time, model_row["freq"]) for s in fh]
+    dates = [period_start((trained + int(s)).start_time, freq) for s in fh]
     return pd.DataFrame({
         "key": model_row["key"], "store_id": model_row["store_id"], "item_id": model_row["item_id"],
         "forecast_date": dates, "step": fh.astype("int32"), "yhat": yhat, "yhat_lower": lower,
