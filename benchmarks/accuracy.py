@@ -8,7 +8,7 @@ project's default horizon for the frequency); when the panel has prices and prom
 held-out periods' own are the planned calendar. Everything runs through the pipeline's core
 with the project's defaults for the frequency:
 
-1. the pooled candidate's group models (one per item, as engine.pooled runs them);
+1. the pooled candidates' group models (one per item, as engine.pooled runs them);
 2. a first training run (no panel prior) on a sample of the series, keeping their backtests
    like the pipeline does;
 3. the prior learned from those backtests (training periods only), and a second run of every
@@ -45,7 +45,7 @@ from manymodels_assets.forecasting.panel import learn_prior, sample_keys  # noqa
 from manymodels_assets.forecasting.selection import panel_scores  # noqa: E402
 
 TABLE_CANDIDATES = ("naive", "seasonal_naive", "ets", "theta", "croston", "tsb", "regression", "regression_ar",
-                    "dynamic_regression", "auto_ets", "auto_theta", "auto_arima", "mstl", "pooled")
+                    "dynamic_regression", "auto_ets", "auto_theta", "auto_arima", "mstl", "pooled", "pooled_ar")
 """Every candidate gets a row; the costly ones (see COSTLY) on a sample of series."""
 COSTLY = {"D": ("auto_ets", "auto_arima", "mstl", "dynamic_regression"), "W": ("auto_arima", "mstl"),
           "Q": ("auto_arima",)}
@@ -77,7 +77,8 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
     config = TrainingConfig()
     defaults = config.candidates_for(panel.freq)
     series, pooled, pooled_seconds = prepare(panel, config, limit, pool)
-    log(f"{panel.name}: {len(series)} series; pooled group models {pooled_seconds * 1000:.1f} ms per series")
+    log(f"{panel.name}: {len(series)} series; pooled group models "
+        + ", ".join(f"{name} {sec * 1000:.1f} ms" for name, sec in pooled_seconds.items()) + " per series")
     # the first run (no prior yet) on a sample, as many series as a pipeline run keeps backtests of
     # at 100k series would be wasteful here: the prior needs a few hundred
     keep = set(sample_keys([s.key for s in series], prior_sample))
@@ -98,9 +99,10 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
     direct = autoets_direct(series, series[0].season_length, panel.holdout)
     selection = pd.concat([pd.DataFrame([r["metrics"] | {"method": "selection (first run)"} for r in first]),
                            pd.DataFrame([r["metrics"] | {"method": "selection"} for r in second])], ignore_index=True)
-    if "pooled" in defaults:  # the group models' cost is shared by the series of the group
-        selection["seconds"] += pooled_seconds
-    singles.loc[singles["method"] == "pooled", "seconds"] += pooled_seconds
+    for name, sec in pooled_seconds.items():  # a group model's cost is shared by the series of the group
+        if name in defaults:
+            selection["seconds"] += sec
+        singles.loc[singles["method"] == name, "seconds"] += sec
     return {"panel": panel, "rows": pd.concat([selection, singles, direct], ignore_index=True), "cold": cold,
             "mean_weights": _mean_weights([r["row"] for r in second]),
             "prior": prior, "backtest_ranking": ranking,

@@ -1,7 +1,9 @@
 """What the accuracy report runs per series (in worker processes) and how it scores a forecast."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 
@@ -12,6 +14,7 @@ from manymodels_assets.forecasting import metrics as m
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.frequency import default_season_length, period_index, split_freq
 from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.forecasting.pooled import LEARNERS, unpack
 from manymodels_assets.forecasting.scoring import forecast_series
 from manymodels_assets.forecasting.series import regularize
 from manymodels_assets.forecasting.training import train_series
@@ -48,7 +51,8 @@ def _split(args):
 
 
 def prepare(panel, config: TrainingConfig, limit: int | None, pool):
-    """(series, pooled payload per key, pooled CPU seconds per series) of a panel."""
+    """(series, pooled payloads per key, CPU seconds per series of each pooled candidate's group
+    models) of a panel."""
     from manymodels_assets.forecasting.cold_start import calibrate
 
     plan = bool(panel.frame.get("promo", pd.Series(dtype=float)).notna().any())
@@ -65,11 +69,17 @@ def prepare(panel, config: TrainingConfig, limit: int | None, pool):
     by_item: dict[str, list[Series]] = {}
     for s in series:
         by_item.setdefault(s.item_id, []).append(s)
-    jobs = [(members, config) for members in by_item.values()]
+    # every pooled candidate's group models, each timed on its own (the table has a row for each)
+    jobs = [(members, dataclasses.replace(config, candidates=(learner,)))
+            for members in by_item.values() for learner in LEARNERS]
     outputs = list(pool.map(_pooled_group, jobs)) if pool else [_pooled_group(j) for j in jobs]
-    payloads = {k: v for out, _ in outputs for k, v in out.items()}
-    seconds = sum(sec for _, sec in outputs) / max(len(series), 1)
-    return series, payloads, seconds
+    payloads: dict[str, dict] = {}
+    seconds = dict.fromkeys(LEARNERS, 0.0)
+    for out, learner, sec in outputs:
+        for key, payload in out.items():
+            payloads.setdefault(key, {}).update(json.loads(payload))
+        seconds[learner] += sec / max(len(series), 1)
+    return series, {k: json.dumps(v) for k, v in payloads.items()}, seconds
 
 
 def _pooled_group(args):
@@ -81,7 +91,7 @@ def _pooled_group(args):
                                   else s.train.iloc[:0].assign(is_calendar=True))]).assign(key=s.key) for s in members])
     started = time.process_time()
     out = group_payloads(rows, config, members[0].freq)
-    return dict(zip(out["key"], out["pooled"])), time.process_time() - started
+    return dict(zip(out["key"], out["pooled"])), config.candidates[0], time.process_time() - started
 
 
 def _profiles(series: list[Series], config: TrainingConfig) -> None:
@@ -128,7 +138,7 @@ def _train(s: Series, config: TrainingConfig, **kw):
 def selection_rows(args) -> dict:
     """The series trained with the defaults (and a prior, for the second run)."""
     s, config, prior, pooled, keep = args
-    row, fc, seconds = _train(s, config, prior=prior, pooled={"pooled": pooled} if pooled else None,
+    row, fc, seconds = _train(s, config, prior=prior, pooled=unpack(pooled) if pooled else None,
                               keep_backtests=keep)
     metrics = {**score(s, fc["yhat"], fc["yhat_lower"], fc["yhat_upper"]), "seconds": seconds,
                "status": row["status"]}
@@ -139,7 +149,7 @@ def single_rows(args) -> dict:
     """One candidate alone, through the same core (backtest, refit, conformal interval)."""
     s, name, pooled = args
     config = TrainingConfig(candidates=(name,), combine_top=0, use_panel_prior=False)
-    row, fc, seconds = _train(s, config, pooled={"pooled": pooled} if pooled else None)
+    row, fc, seconds = _train(s, config, pooled=unpack(pooled) if pooled else None)
     if row["forecaster"] != name:  # the candidate could not run on this series (e.g. no plan): not scored
         return {"key": s.key, "method": name, "skipped": row["status"], "seconds": seconds}
     return {**score(s, fc["yhat"], fc["yhat_lower"], fc["yhat_upper"]), "method": name, "seconds": seconds,

@@ -46,7 +46,7 @@ from scipy.linalg import cho_factor, cho_solve  # noqa: E402
 from manymodels_assets.forecasting import metrics  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
 from manymodels_assets.forecasting.backtest import fold_windows  # noqa: E402
-from manymodels_assets.forecasting.candidates import fit_predict  # noqa: E402
+from manymodels_assets.forecasting.candidates import fit_predict, get  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
 from manymodels_assets.forecasting.frequency import period_index  # noqa: E402
 from manymodels_assets.forecasting.series import regularize  # noqa: E402
@@ -306,7 +306,8 @@ def run(frame: pd.DataFrame, freq: str, fill: str, hierarchy: str = "product", h
     ``out`` and returned by name. ``candidates``: the frequency's defaults unless given."""
     config = TrainingConfig()
     horizon, season = config.resolved(freq)
-    defaults = tuple(candidates or config.candidates_for(freq))
+    # the per-series defaults: a pooled candidate fit at an aggregate node would be a group of one
+    defaults = tuple(candidates or [c for c in config.candidates_for(freq) if not get(c).pooled])
     reconciled = tuple(c for c in RECONCILED if c in defaults)
     B, stores, items, index = bottom_series(frame, freq, fill)
     states = [s.split(", ")[-1] for s in stores] if hierarchy == "states" else None

@@ -24,7 +24,7 @@ class ScoringConfig(DocumentedConfig):
     default 28 days, 12 weeks, 12 months, 8 quarters). Every series is forecast from after its own
     newest data through those periods: a late store's series for a few more, a production model
     kept by promotion from where its sales end now (its steps count from its own training end).
-    Models on the planned calendar and direct ones (the pooled candidate, a cold start's item
+    Models on the planned calendar and direct ones (the pooled candidates, a cold start's item
     profile) stop at their training horizon from their training end: to forecast further with
     them, train with a longer one (`series_short_of_horizon` counts them)."""
 

@@ -30,11 +30,12 @@ class TrainingSettings(DocumentedConfig):
     candidates: list[str] = list(_D.candidates)
     """Forecasters to backtest for each series; empty: the defaults of the series' frequency
     (daily: seasonal_naive, tsb, regression, pooled; weekly: naive, seasonal_naive, tsb,
-    regression, dynamic_regression, pooled; monthly/quarterly: seasonal_naive, tsb, ets, theta,
-    auto_ets, auto_theta). Also available: croston, regression_ar, auto_arima, mstl (costly on
-    daily data: 0.3-1.5 s per series, see docs/accuracy.md). regression, regression_ar and
-    dynamic_regression need the planned price/promotion calendar; pooled is one LightGBM per
-    `pooled_group` trained in Spark."""
+    regression, dynamic_regression, pooled; monthly: seasonal_naive, tsb, ets, theta,
+    auto_ets, auto_theta; quarterly: the same and pooled_ar). Also available: croston,
+    regression_ar, auto_arima, mstl (costly on daily data: 0.3-1.5 s per series, see
+    docs/accuracy.md). regression, regression_ar and dynamic_regression need the planned
+    price/promotion calendar; pooled (one LightGBM) and pooled_ar (one linear autoregression)
+    are fit per `pooled_group` in Spark."""
     combine_top: int = _D.combine_top
     """Also try the mean of the best N candidates of each series (0: off)."""
     metric: str = _D.metric
@@ -63,7 +64,7 @@ class TrainingSettings(DocumentedConfig):
     fit, until it sells again. Empty: 13 weeks of daily data, a year of weekly, monthly or
     quarterly data; 0 switches it off."""
     pooled_group: str = _D.pooled_group
-    """The pooled candidate's groups, one LightGBM each: "item" (an item across its stores),
+    """The pooled candidates' groups, one model each: "item" (an item across its stores),
     "store" (a store's items) or "all" (one model: fine for small panels, one Spark task)."""
     max_history: Optional[int] = _D.max_history
     """Latest periods a series trains on. Empty: three years of daily data (older days say little

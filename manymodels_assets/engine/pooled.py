@@ -1,10 +1,11 @@
-"""The pooled candidate's Spark side: one gradient-boosted model per group of series.
+"""The pooled candidates' Spark side: one model of each per group of series.
 
 Each group (an item across its stores, a store across its items, or all series) is one
-``applyInPandas`` task that fits the group model per backtest fold and on the whole histories
+``applyInPandas`` task that fits the group models of the configured pooled candidates
+(``pooled``, ``pooled_ar``) per backtest fold and on the whole histories
 (:func:`forecasting.pooled.backtest_group`) and returns one row per series: its pooled
-backtest and forecast as JSON. ``train_models`` hands each series its row, so the pooled
-candidate enters the same backtest comparison and selection as the per-series ones.
+backtests and forecasts as JSON. ``train_models`` hands each series its row, so the pooled
+candidates enter the same backtest comparison and selection as the per-series ones.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ GROUPS = {"item": ["item_id"], "store": ["store_id"], "all": []}
 
 
 def pooled_backtests(series: DataFrame, calendar: DataFrame | None, config: TrainingConfig, freq: str) -> DataFrame:
-    """key, pooled (JSON, see forecasting.pooled.to_payload) for every series of ``series``."""
+    """key, pooled (JSON by candidate, see forecasting.pooled.group_payloads) for every series of ``series``."""
     cols = ["key", "store_id", "item_id", "date", "units", "price", "promo"]
     rows = series.select(*cols).withColumn("is_calendar", F.lit(False))
     if calendar is not None:

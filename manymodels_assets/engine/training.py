@@ -237,7 +237,7 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
     ``calendar``: planned price/promotion rows (key, store_id, item_id, date, price, promo) for
     dates after the history; ``profiles``: item profiles for the cold start of short series;
     ``prior``: what the previous training run learned across its series; ``pooled``: key,
-    pooled (the pooled candidate's backtest per series, engine.pooled); ``calibration``: of
+    pooled (the pooled candidates' backtests per series, engine.pooled); ``calibration``: of
     cold-start intervals; ``keep_backtests``: keys whose candidate backtests the row keeps.
     """
     profiles, keep_backtests = profiles or {}, keep_backtests or set()
@@ -254,6 +254,7 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
         rows = rows.unionByName(pooled.withColumn("is_calendar", F.lit(True)), allowMissingColumns=True)
 
     def one(pdf: pd.DataFrame) -> pd.DataFrame:
+        from manymodels_assets.forecasting.pooled import unpack
         from manymodels_assets.forecasting.training import train_series
 
         payloads = pdf["pooled"].dropna()
@@ -265,7 +266,7 @@ def train_models(series: DataFrame, config: TrainingConfig, model_set: str, cale
                            history[["date", "units", "price", "promo"]], first["freq"] or "D", config,
                            calendar=its_calendar if len(its_calendar) else None,
                            item_profile=profiles.get(first["item_id"]),
-                           prior=prior, pooled={"pooled": payloads.iloc[0]} if len(payloads) else None,
+                           prior=prior, pooled=unpack(payloads.iloc[0]) if len(payloads) else None,
                            cold_start=calibration, keep_backtests=first["key"] in keep_backtests,
                            data_version=first["data_version"] if len(history) else None)
         row["model_set"], row["config_version"] = model_set, config_version

@@ -185,6 +185,8 @@ CANDIDATES: dict[str, Candidate] = {
     "mstl": Candidate(_mstl, description="MSTL: weekly and yearly seasons of daily data, AutoETS trend (statsforecast)"),
     "pooled": Candidate(_fixed, pooled=True,
                         description="LightGBM over the series of a group: lags, calendar, price, promotion"),
+    "pooled_ar": Candidate(_fixed, pooled=True,
+                           description="linear autoregression over the series of a group: five seasons of log sales"),
 }
 """Candidates a deployment can pick from by name (``TrainingConfig.candidates``)."""
 
@@ -232,7 +234,7 @@ def _pooled_future(name: str, y: pd.Series, horizon: int, season_length: int, po
         return precomputed.future
     from manymodels_assets.forecasting.pooled import GroupSeries, backtest_group
 
-    return backtest_group([GroupSeries("alone", y)], horizon, season_length, 0, 0)["alone"].future
+    return backtest_group([GroupSeries("alone", y)], horizon, season_length, 0, 0, learner=name)["alone"].future
 
 
 def _base(y: pd.Series) -> str:

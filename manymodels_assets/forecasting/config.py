@@ -22,9 +22,11 @@ DEFAULT_CANDIDATES = {
     # weekly: the regression with AR(1) errors is the best single model on the orange-juice panel
     # and is worth its ~70 ms per fit on ~100 weekly points
     "W": ("naive", "seasonal_naive", "tsb", "regression", "dynamic_regression", "pooled"),
-    # monthly, quarterly, yearly: short seasonal series where the automatic families do best
+    # monthly, quarterly, yearly: short seasonal series where the automatic families do best;
+    # quarterly also the pooled autoregression, which the learned combination puts to use on
+    # tourism's backtests (no monthly panel here to decide it on)
     "M": ("seasonal_naive", "tsb", "ets", "theta", "auto_ets", "auto_theta"),
-    "Q": ("seasonal_naive", "tsb", "ets", "theta", "auto_ets", "auto_theta"),
+    "Q": ("seasonal_naive", "tsb", "ets", "theta", "auto_ets", "auto_theta", "pooled_ar"),
     "Y": ("naive", "tsb", "auto_ets", "auto_theta"),
 }
 """The candidates of each frequency when none are configured, chosen from the accuracy and cost
@@ -45,7 +47,7 @@ class TrainingConfig:
     prior_margin: float = 0.1  # ... "clearly": at least this much better (relative)
     min_train: int | None = None  # points a fold trains on at least; None: two horizons
     inactive_seasons: int | None = None  # no sales in this many seasons: inactive; None: per frequency; 0: off
-    pooled_group: str = "item"  # the pooled candidate's groups: "item" (across stores), "store" or "all"
+    pooled_group: str = "item"  # the pooled candidates' groups: "item" (across stores), "store" or "all"
     max_history: int | None = None  # latest periods a series trains on; None: per frequency; 0: all
 
     def __post_init__(self):

@@ -1,10 +1,15 @@
-"""The pooled (global) candidate: one gradient-boosted model over the series of a group.
+"""The pooled (global) candidates: one model over the series of a group.
 
-M5 was won this way: one LightGBM per group of series on lags, calendar, price and promotion,
-instead of one small model per series. It is *direct*: every lag is at least one horizon old,
-so one model forecasts all ``horizon`` steps from what is known at the origin, without feeding
-its own forecasts back. Each series is divided by its own recent mean level, so a big store
-and a small one share the same patterns.
+- ``pooled``: one gradient-boosted model per group on lags, calendar, price and promotion, the
+  way M5 was won. It is *direct*: every lag is at least one horizon old, so one model forecasts
+  all ``horizon`` steps from what is known at the origin, without feeding its own forecasts
+  back. Each series is divided by its own recent mean level, so a big store and a small one
+  share the same patterns.
+- ``pooled_ar``: one linear autoregression per group over the last five seasons of log sales,
+  each window centred on its own mean level, one least-squares map per step ahead. Montero-Manso
+  & Hyndman (2021) show such global linear models with long memory forecasting groups of short
+  series (tourism among them) as well as local ETS and ARIMA; here it adds a view the per-series
+  ETS/Theta family lacks, and the learned combination uses it (docs/accuracy.md).
 
 :func:`backtest_group` fits the group model once per backtest fold and once on the whole
 histories, and returns per series a :class:`BacktestResult` whose ``future`` is the forecast
@@ -23,6 +28,9 @@ import pandas as pd
 from manymodels_assets.forecasting.backtest import BacktestResult, fold_windows
 
 POOLED = "pooled"
+POOLED_AR = "pooled_ar"
+LEARNERS = (POOLED, POOLED_AR)
+"""The pooled candidates' names (``candidates.CANDIDATES`` marks them ``pooled``)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,18 @@ class GBMSettings:
     seed: int = 0
     recent_seasons: int | None = None  # train on each series' last this many seasons (None: all)
     subsample: float = 1.0
+
+
+@dataclass(frozen=True)
+class ARSettings:
+    """Five seasons of memory (20 lags on quarterly data) on log sales: decided on tourism's
+    backtests among 2 to 5 seasons, log or level scaling, per item or all series together
+    (``benchmarks/pooled_ar.py``, docs/accuracy.md)."""
+    seasons: int = 5
+    max_lags: int = 60  # weekly data would otherwise ask for 260 lags of a two-year history
+    ridge: float = 1e-3  # per training window, on the lag weights only
+    windows_per_weight: int = 10  # fewer lags when the group's histories give fewer windows than this per weight
+    scale: str = "log"  # "log": log1p sales minus the window's mean; "level": sales over the window's mean
 
 
 def _lags(horizon: int, season_length: int) -> list[int]:
@@ -129,26 +149,94 @@ def _fit_predict_fold(series: list[GroupSeries], features: list, origins: list[i
     return [np.clip(p, 0, None) * scale for p, scale in zip(predictions, scales)]
 
 
+def _fit_predict_ar(series: list[GroupSeries], origins: list[int], horizon: int, season_length: int,
+                    settings: ARSettings) -> list[np.ndarray]:
+    """Fit one linear map from a window of sales, on its own level (log sales minus their mean,
+    or sales over their mean), to the ``horizon`` values after it, on every window of every
+    series that ends by the group's earliest origin date; forecast each series from its own
+    origin. A series shorter than the window is padded on the left with its own level, which is
+    what the scaling assumes of unseen periods."""
+    cut = min(s.y.index[o - 1].end_time for s, o in zip(series, origins))
+    ends = [int(np.searchsorted(s.y.index[:o].end_time, cut, side="right")) for s, o in zip(series, origins)]
+    def windows(lags: int) -> int:
+        return sum(max(0, end - lags - horizon + 1) for end in ends)
+
+    # short histories (a young group, an early backtest fold) get fewer lags rather than a
+    # model with more weights than windows to fit them on
+    lags = min(settings.seasons * max(season_length, 1), settings.max_lags)
+    while lags > 1 and windows(lags) < settings.windows_per_weight * (lags + 1):
+        lags -= 1
+    if windows(lags) < 1:
+        raise ValueError(f"no series of the group is longer than {horizon + 1} periods")
+    if settings.scale not in ("log", "level"):
+        raise ValueError(f"scale must be 'log' or 'level', not {settings.scale!r}")
+    log = settings.scale == "log"
+    X_train, y_train = [], []
+    for s, end in zip(series, ends):
+        if end < lags + horizon:
+            continue
+        values = np.clip(s.y.to_numpy(dtype=float)[:end], 0, None)
+        windows = np.lib.stride_tricks.sliding_window_view(np.log1p(values) if log else values, lags + horizon)
+        level = windows[:, :lags].mean(axis=1, keepdims=True)
+        if log:
+            X_train.append(windows[:, :lags] - level)
+            y_train.append(windows[:, lags:] - level)
+        else:  # windows with no sales say nothing about proportions
+            some = level[:, 0] > 0
+            X_train.append(windows[some, :lags] / level[some])
+            y_train.append(windows[some, lags:] / level[some])
+    X, Y = np.vstack(X_train), np.vstack(y_train)
+    X1 = np.hstack([X, np.ones((len(X), 1))])
+    penalty = settings.ridge * len(X) * np.diag(np.r_[np.ones(lags), 0.0])  # the intercept is not shrunk
+    coef = np.linalg.solve(X1.T @ X1 + penalty, X1.T @ Y)
+    forecasts = []
+    for s, origin in zip(series, origins):
+        recent = np.clip(s.y.to_numpy(dtype=float)[max(0, origin - lags):origin], 0, None)
+        if log:
+            level = np.log1p(recent).mean()
+            window = np.r_[np.zeros(lags - len(recent)), np.log1p(recent) - level, 1.0]
+            forecasts.append(np.clip(np.expm1(window @ coef + level), 0, None))
+        else:
+            level = recent.mean() or 1.0
+            window = np.r_[np.ones(lags - len(recent)), recent / level, 1.0]
+            forecasts.append(np.clip(window @ coef, 0, None) * level)
+    return forecasts
+
+
 def backtest_group(series: list[GroupSeries], horizon: int, season_length: int, n_folds: int, min_train: int,
-                   settings: GBMSettings | None = None) -> dict[str, BacktestResult]:
+                   settings: GBMSettings | ARSettings | None = None,
+                   learner: str = POOLED) -> dict[str, BacktestResult]:
     """Per series key: the pooled candidate's backtest over the series' own folds (as
     :func:`backtest.fold_windows` lays them) with ``future``, its forecast after the history.
 
-    Price and promotion are used when every series of the group has them for its history and
-    its horizon; otherwise the group model does without them (never an assumed calendar).
+    ``learner``: ``POOLED`` (LightGBM) or ``POOLED_AR`` (linear autoregression). The LightGBM
+    uses price and promotion when every series of the group has them for its history and its
+    horizon; otherwise it does without them (never an assumed calendar).
     """
-    settings = settings or GBMSettings()
-    shared = [c for c in ("log_price", "promo")
-              if all(s.X is not None and s.X_calendar is not None and c in s.X and c in s.X_calendar for s in series)]
-    features = {s.key: _series_features(s, horizon, season_length, shared) for s in series}
+    if learner not in LEARNERS:
+        raise ValueError(f"unknown pooled learner {learner!r}; known: {LEARNERS}")
+    if learner == POOLED_AR:
+        settings = settings or ARSettings()
+
+        def fit_predict(members, origins):
+            return _fit_predict_ar(members, origins, horizon, season_length, settings)
+    else:
+        settings = settings or GBMSettings()
+        shared = [c for c in ("log_price", "promo")
+                  if all(s.X is not None and s.X_calendar is not None and c in s.X and c in s.X_calendar
+                         for s in series)]
+        features = {s.key: _series_features(s, horizon, season_length, shared) for s in series}
+
+        def fit_predict(members, origins):
+            return _fit_predict_fold(members, [features[s.key] for s in members], origins, horizon, season_length,
+                                     settings)
     folds = {s.key: fold_windows(len(s.y), horizon, n_folds, min_train) for s in series}
-    results = {s.key: BacktestResult(POOLED, season_length=season_length) for s in series}
+    results = {s.key: BacktestResult(learner, season_length=season_length) for s in series}
     for back in range(n_folds, 0, -1):  # oldest fold first, as fold_windows orders them
         members = [(s, f) for s in series for f in folds[s.key] if f.test_end == len(s.y) - (back - 1) * horizon]
         if not members:
             continue
-        forecasts = _fit_predict_fold([s for s, _ in members], [features[s.key] for s, _ in members],
-                                      [f.train_end for _, f in members], horizon, season_length, settings)
+        forecasts = fit_predict([s for s, _ in members], [f.train_end for _, f in members])
         for (s, fold), forecast in zip(members, forecasts):
             values = s.y.to_numpy(dtype=float)
             r = results[s.key]
@@ -156,8 +244,7 @@ def backtest_group(series: list[GroupSeries], horizon: int, season_length: int, 
             r.actual.append(values[fold.train_end: fold.test_end])
             r.forecast.append(forecast)
             r.history.append(values[: fold.train_end])
-    futures = _fit_predict_fold(series, [features[s.key] for s in series], [len(s.y) for s in series], horizon,
-                                season_length, settings)
+    futures = fit_predict(series, [len(s.y) for s in series])
     for s, future in zip(series, futures):
         results[s.key].future = future
     return results
@@ -173,7 +260,7 @@ def to_payload(result: BacktestResult) -> str:
                        "future": None if result.future is None else np.round(result.future, 6).tolist()})
 
 
-def from_payload(payload: str, y: pd.Series, season_length: int) -> BacktestResult:
+def from_payload(payload: str, y: pd.Series, season_length: int, name: str = POOLED) -> BacktestResult:
     """The :class:`BacktestResult` of :func:`to_payload`, with actuals and histories from ``y``."""
     import json
 
@@ -184,16 +271,26 @@ def from_payload(payload: str, y: pd.Series, season_length: int) -> BacktestResu
         raise RuntimeError(d["error"])
     values = y.to_numpy(dtype=float)
     folds = [Fold(a, b) for a, b in d["folds"]]
-    return BacktestResult(POOLED, folds=folds, actual=[values[f.train_end: f.test_end] for f in folds],
+    return BacktestResult(name, folds=folds, actual=[values[f.train_end: f.test_end] for f in folds],
                           forecast=[np.asarray(f, dtype=float) for f in d["forecast"]],
                           history=[values[: f.train_end] for f in folds], season_length=season_length,
                           future=None if d["future"] is None else np.asarray(d["future"], dtype=float))
 
 
+def unpack(payloads: str) -> dict[str, str]:
+    """A series' pooled payloads as :func:`group_payloads` writes them (one JSON object for all of
+    its pooled candidates), by candidate, each as :func:`from_payload` reads it."""
+    import json
+
+    return {name: json.dumps(p) for name, p in json.loads(payloads).items()}
+
+
 def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
-    """key, pooled payload for every series of one group. ``rows``: key, date, units, price,
-    promo and ``is_calendar`` (True for the planned calendar's rows after the history). A group whose model
-    cannot be fit gives each of its series the reason, recorded like any candidate's failure."""
+    """key, pooled payloads (one JSON object by candidate, see :func:`unpack`) of the pooled
+    candidates ``config`` trains at ``freq``, for every series of one group. ``rows``: key, date,
+    units, price, promo and ``is_calendar`` (True for the planned calendar's rows after the
+    history). A group model that cannot be fit gives each of its series the reason, recorded like
+    any candidate's failure."""
     import json
 
     from manymodels_assets.forecasting.calendar import history_and_calendar_regressors
@@ -215,9 +312,14 @@ def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
         X, X_calendar, _ = history_and_calendar_regressors(history, future if len(future) else None, y.index[-1],
                                                          horizon, freq)
         series.append(GroupSeries(str(key), y, X, X_calendar))
-    try:
-        results = backtest_group(series, horizon, season_length, config.n_folds, config.min_train or 2 * horizon)
-        payloads = [to_payload(results[s.key]) for s in series]
-    except (ValueError, ImportError) as exc:  # e.g. no series long enough to learn from: the candidate fails
-        payloads = [json.dumps({"error": f"pooled group model: {type(exc).__name__}: {exc}"[:500]})] * len(series)
-    return pd.DataFrame({"key": [s.key for s in series], "pooled": payloads})
+    by_series: dict[str, dict] = {s.key: {} for s in series}
+    for learner in [c for c in config.candidates_for(freq) if c in LEARNERS]:
+        try:
+            results = backtest_group(series, horizon, season_length, config.n_folds, config.min_train or 2 * horizon,
+                                     learner=learner)
+            for s in series:
+                by_series[s.key][learner] = json.loads(to_payload(results[s.key]))
+        except (ValueError, ImportError, np.linalg.LinAlgError) as exc:  # e.g. no series long enough to learn from
+            for s in series:
+                by_series[s.key][learner] = {"error": f"{learner} group model: {type(exc).__name__}: {exc}"[:500]}
+    return pd.DataFrame({"key": list(by_series), "pooled": [json.dumps(p) for p in by_series.values()]})

@@ -106,7 +106,7 @@ def train_series(key: str, store_id: str, item_id: str, history: pd.DataFrame, f
         try:
             given = pooled.get(name)
             if isinstance(given, str):
-                given = pooled[name] = from_payload(given, y, season_length)
+                given = pooled[name] = from_payload(given, y, season_length, name)
             results[name] = given or backtest(name, y, folds, season_length, X)
         except Exception as exc:  # noqa: BLE001 - one candidate failing must not fail the series
             summaries[name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
