@@ -222,3 +222,29 @@ def test_long_daily_series_train_on_their_latest_three_years_pooled_candidate_in
     given = train_series("S0~I1", "S0", "I1", history.iloc[-1100:], "D", config, data_version="v-whole",
                          pooled=unpack(payloads["S0~I1"]))
     assert given["data_version"] == "v-whole" and given["n_obs"] == 1096
+
+
+def test_the_pooled_autoregression_forecasts_nothing_for_no_sales_and_one_broken_model_spares_the_other(monkeypatch):
+    rows = quarterly_group(n_series=6)
+    dead = rows["key"] == "S01~I1"
+    rows.loc[dead & (rows["date"] >= rows["date"].max() - pd.DateOffset(years=5)), "units"] = 0.0
+    for scale in ("log", "level"):
+        from manymodels_assets.forecasting.pooled import ARSettings, _fit_predict_ar
+        series = [GroupSeries(k, pd.Series(g["units"].to_numpy(), index=pd.PeriodIndex(g["date"], freq="Q-DEC")))
+                  for k, g in rows.groupby("key")]
+        forecasts = dict(zip([s.key for s in series],
+                             _fit_predict_ar(series, [len(s.y) for s in series], 8, 4, ARSettings(scale=scale))))
+        assert forecasts["S01~I1"].max() < 0.05, (scale, forecasts["S01~I1"])  # five years of no sales
+        assert all(np.isfinite(f).all() and f.mean() > 1 for k, f in forecasts.items() if k != "S01~I1")
+    # the group's LightGBM breaks in a way nobody planned for: its series record why, and the
+    # autoregression fit in the same task is kept
+    from manymodels_assets.forecasting import pooled
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("LightGBM ran out of something")
+
+    monkeypatch.setattr(pooled, "_fit_predict_fold", broken)
+    out = group_payloads(rows, TrainingConfig(candidates=("pooled", "pooled_ar")), "QS")
+    for payload in map(unpack, out["pooled"]):
+        assert "LightGBM ran out of something" in json.loads(payload["pooled"])["error"]
+        assert "error" not in json.loads(payload["pooled_ar"])

@@ -169,13 +169,19 @@ def test_a_length_below_one_is_refused(setting):
         TrainingConfig(**{setting: 0})
 
 
-def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parameters():
+def test_the_training_configuration_has_one_fingerprint_and_flat_tracking_parameters(monkeypatch):
+    from manymodels_assets.forecasting import config
     from manymodels_assets.forecasting.config import TrainingConfig
     from manymodels_assets.forecasting.selection import PanelPrior
 
     base = TrainingConfig()
     assert base.fingerprint() == TrainingConfig().fingerprint() != TrainingConfig(n_folds=4).fingerprint()
     assert TrainingConfig(max_history=0).fingerprint() != base.fingerprint()
+    # a release that changes a frequency's default candidates retrains what the old ones trained
+    before, chosen = base.fingerprint(), TrainingConfig(candidates=("tsb",)).fingerprint()
+    monkeypatch.setitem(config.DEFAULT_CANDIDATES, "Q", ("seasonal_naive", "ets"))
+    assert TrainingConfig().fingerprint() != before
+    assert TrainingConfig(candidates=("tsb",)).fingerprint() == chosen  # candidates chosen by hand: no change
     params = base.params()
     assert params["candidates"] == "frequency defaults" and params["n_folds"] == 3
     assert TrainingConfig(candidates=("tsb", "naive")).params()["candidates"] == "tsb,naive"

@@ -73,8 +73,12 @@ class TrainingConfig:
             raise ValueError(f"interval_scale must be one of {INTERVAL_SCALES}")
 
     def fingerprint(self) -> str:
-        """A short hash of every setting: a model trained under another fingerprint is retrained."""
-        settings = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        """A short hash of every setting: a model trained under another fingerprint is retrained.
+        Unset candidates count as the defaults they stand for, so a release that changes the
+        defaults retrains the models trained with the old ones."""
+        settings = dataclasses.asdict(self)
+        settings["candidates"] = settings["candidates"] or DEFAULT_CANDIDATES
+        settings = json.dumps(settings, sort_keys=True, default=str)
         return hashlib.sha256(settings.encode()).hexdigest()[:12]
 
     def params(self) -> dict[str, object]:

@@ -158,34 +158,38 @@ def _fit_predict_ar(series: list[GroupSeries], origins: list[int], horizon: int,
     what the scaling assumes of unseen periods."""
     cut = min(s.y.index[o - 1].end_time for s, o in zip(series, origins))
     ends = [int(np.searchsorted(s.y.index[:o].end_time, cut, side="right")) for s, o in zip(series, origins)]
-    def windows(lags: int) -> int:
-        return sum(max(0, end - lags - horizon + 1) for end in ends)
+    if settings.scale not in ("log", "level"):
+        raise ValueError(f"scale must be 'log' or 'level', not {settings.scale!r}")
+    log = settings.scale == "log"
+    values = [np.clip(s.y.to_numpy(dtype=float)[:end], 0, None) for s, end in zip(series, ends)]
+
+    def training_windows(lags: int) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, targets) of every whole window on the scale the model works in."""
+        X, Y = [], []
+        for v in values:
+            if v.size < lags + horizon:
+                continue
+            w = np.lib.stride_tricks.sliding_window_view(np.log1p(v) if log else v, lags + horizon)
+            w = w[np.isfinite(w).all(axis=1)]  # a gap the caller left unfilled says nothing
+            level = w[:, :lags].mean(axis=1, keepdims=True)
+            if log:
+                X.append(w[:, :lags] - level)
+                Y.append(w[:, lags:] - level)
+            else:  # windows with no sales say nothing about proportions
+                some = level[:, 0] > 0
+                X.append(w[some, :lags] / level[some])
+                Y.append(w[some, lags:] / level[some])
+        return (np.vstack(X), np.vstack(Y)) if X else (np.empty((0, lags)), np.empty((0, horizon)))
 
     # short histories (a young group, an early backtest fold) get fewer lags rather than a
     # model with more weights than windows to fit them on
     lags = min(settings.seasons * max(season_length, 1), settings.max_lags)
-    while lags > 1 and windows(lags) < settings.windows_per_weight * (lags + 1):
+    X, Y = training_windows(lags)
+    while lags > 1 and len(X) < settings.windows_per_weight * (lags + 1):
         lags -= 1
-    if windows(lags) < 1:
-        raise ValueError(f"no series of the group is longer than {horizon + 1} periods")
-    if settings.scale not in ("log", "level"):
-        raise ValueError(f"scale must be 'log' or 'level', not {settings.scale!r}")
-    log = settings.scale == "log"
-    X_train, y_train = [], []
-    for s, end in zip(series, ends):
-        if end < lags + horizon:
-            continue
-        values = np.clip(s.y.to_numpy(dtype=float)[:end], 0, None)
-        windows = np.lib.stride_tricks.sliding_window_view(np.log1p(values) if log else values, lags + horizon)
-        level = windows[:, :lags].mean(axis=1, keepdims=True)
-        if log:
-            X_train.append(windows[:, :lags] - level)
-            y_train.append(windows[:, lags:] - level)
-        else:  # windows with no sales say nothing about proportions
-            some = level[:, 0] > 0
-            X_train.append(windows[some, :lags] / level[some])
-            y_train.append(windows[some, lags:] / level[some])
-    X, Y = np.vstack(X_train), np.vstack(y_train)
+        X, Y = training_windows(lags)
+    if len(X) < 1:
+        raise ValueError(f"no series of the group has {horizon + 1} periods with sales to learn from")
     X1 = np.hstack([X, np.ones((len(X), 1))])
     penalty = settings.ridge * len(X) * np.diag(np.r_[np.ones(lags), 0.0])  # the intercept is not shrunk
     coef = np.linalg.solve(X1.T @ X1 + penalty, X1.T @ Y)
@@ -196,10 +200,12 @@ def _fit_predict_ar(series: list[GroupSeries], origins: list[int], horizon: int,
             level = np.log1p(recent).mean()
             window = np.r_[np.zeros(lags - len(recent)), np.log1p(recent) - level, 1.0]
             forecasts.append(np.clip(np.expm1(window @ coef + level), 0, None))
-        else:
-            level = recent.mean() or 1.0
+        elif recent.mean() > 0:
+            level = recent.mean()
             window = np.r_[np.ones(lags - len(recent)), recent / level, 1.0]
             forecasts.append(np.clip(window @ coef, 0, None) * level)
+        else:  # no sales in the window: proportions of nothing are nothing
+            forecasts.append(np.zeros(horizon))
     return forecasts
 
 
@@ -319,7 +325,7 @@ def group_payloads(rows: pd.DataFrame, config, freq: str) -> pd.DataFrame:
                                      learner=learner)
             for s in series:
                 by_series[s.key][learner] = json.loads(to_payload(results[s.key]))
-        except (ValueError, ImportError, np.linalg.LinAlgError) as exc:  # e.g. no series long enough to learn from
+        except Exception as exc:  # noqa: BLE001 - one group model failing must not fail the other or the run
             for s in series:
                 by_series[s.key][learner] = {"error": f"{learner} group model: {type(exc).__name__}: {exc}"[:500]}
     return pd.DataFrame({"key": list(by_series), "pooled": [json.dumps(p) for p in by_series.values()]})
