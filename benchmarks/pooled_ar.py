@@ -106,10 +106,12 @@ def protocols(P: dict, keys: list, names: list, later: list) -> tuple[float, flo
 
 
 def run(frame: pd.DataFrame, freq: str, fill: str, held_out: tuple[str, ...] = (), workers: int = 2,
-        relabel: int = 0, out=print) -> dict[str, pd.DataFrame]:
+        relabel: int = 0, candidates: tuple[str, ...] | None = None, out=print) -> dict[str, pd.DataFrame]:
+    """Every table of the benchmark for a panel (store_id, item_id, date, units), printed with
+    ``out`` and returned by name. ``candidates``: the frequency's per-series defaults unless given."""
     config = TrainingConfig()
     horizon, season = config.resolved(freq)
-    defaults = tuple(c for c in config.candidates_for(freq) if not get(c).pooled)
+    defaults = tuple(candidates or [c for c in config.candidates_for(freq) if not get(c).pooled])
     B, stores, items, index = bottom_series(frame, freq, fill)
     keys = [f"{s}|{i}" for s, i in zip(stores, items)]
     Y = B[:, :-horizon]  # the held-out periods: never seen by the backtest
