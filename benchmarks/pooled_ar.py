@@ -4,7 +4,7 @@ whether the learned combination gains from it. Decided on backtests only.
 The panel's last 8 quarters are dropped first; nothing here sees them unless ``--held-out``.
 The per-series quarterly defaults are fit at each of the pipeline's three backtest origins
 (``forecasting.candidates.fit_predict``); the pooled autoregression
-(``forecasting.pooled``) is fit at the same origins with each of 16 settings: 2 to 5 seasons
+(``forecasting.pooled_ar``) is fit at the same origins with each of 16 settings: 2 to 5 seasons
 of lags, log or level scaling, one model per item (the product's default group) or one over
 all series. Printed:
 
@@ -39,13 +39,15 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.reconciliation import (_learn, _pct, _score, _subset, base_forecasts, bottom_series,  # noqa: E402
+from benchmarks.reconciliation import (_learn, _pct, _subset, base_forecasts, bottom_series,  # noqa: E402
                                        folds_of, mase)
+from benchmarks.reconciliation import protocols as backtest_protocols  # noqa: E402
 from manymodels_assets.forecasting import metrics  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
 from manymodels_assets.forecasting.candidates import get  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
-from manymodels_assets.forecasting.pooled import ARSettings, GroupSeries, _fit_predict_ar  # noqa: E402
+from manymodels_assets.forecasting.pooled import GroupSeries  # noqa: E402
+from manymodels_assets.forecasting.pooled_ar import ARSettings, fit_predict  # noqa: E402
 
 SETTINGS = {f"{scale}-{seasons}-{group}": (ARSettings(seasons=seasons, scale=scale), group)
             for seasons in (2, 3, 4, 5) for scale in ("level", "log") for group in ("all", "item")}
@@ -61,7 +63,7 @@ def pooled_forecasts(Y: np.ndarray, index: pd.PeriodIndex, items: list, origin: 
     for label in np.unique(labels):
         rows = np.flatnonzero(labels == label)
         series = [GroupSeries(str(j), pd.Series(Y[j, :origin], index=index[:origin])) for j in rows]
-        out[rows] = _fit_predict_ar(series, [origin] * len(rows), horizon, season, settings)
+        out[rows] = fit_predict(series, [origin] * len(rows), horizon, season, settings)
     return out
 
 
@@ -96,13 +98,8 @@ def relabelled(P: dict, seed: int) -> dict:
 
 def protocols(P: dict, keys: list, names: list, later: list) -> tuple[float, float]:
     """(series halves, time forward) mean MASE of the combination learned over ``names``."""
-    order = sorted(keys, key=combination._digest)  # as the pipeline orders its sample
-    ps = [_subset(P[k], names=names) for k in order]
-    halves = [ps[0::2], ps[1::2]]
-    by_halves = float(np.mean([_score(_learn(halves[i]), halves[1 - i], names) for i in (0, 1)]))
-    forward = [_score(_learn([_subset(P[k], set(range(1, t)), names) for k in order]),
-                      [_subset(P[k], {t}, names) for k in order], names) for t in later]
-    return by_halves, float(np.mean(forward))
+    by_halves, forward, _ = backtest_protocols(P, keys, names, later)
+    return by_halves, float(np.mean(list(forward.values())))
 
 
 def run(frame: pd.DataFrame, freq: str, fill: str, held_out: tuple[str, ...] = (), workers: int = 2,

@@ -267,6 +267,22 @@ def _score(meta, payloads: list[dict], names) -> float:
     return combination.combination_error(meta, combination._fold_rows(payloads, list(names))) if meta else float("nan")
 
 
+def protocols(payloads: dict, keys: list, names, later: list) -> tuple[float, dict[int, float], dict[int, dict]]:
+    """The two backtest protocols for the combination learned over ``names``: (mean MASE on
+    series halves, {target fold: MASE time forward}, {target fold: the combination learned on the
+    folds before it}). Series halves: learned on half of the series (all folds), scored on the
+    other half, both ways round; time forward: learned on the earlier folds, scored on the next."""
+    # series ordered by a hash of their key, as sample_keys orders them: halves that do not
+    # depend on the order the panel came in
+    order = sorted(keys, key=combination._digest)
+    ps = [_subset(payloads[k], names=names) for k in order]
+    halves = [ps[0::2], ps[1::2]]
+    by_halves = float(np.mean([_score(_learn(halves[i]), halves[1 - i], names) for i in (0, 1)]))
+    metas = {t: _learn([_subset(payloads[k], set(range(1, t)), names) for k in order]) for t in later}
+    forward = {t: _score(metas[t], [_subset(payloads[k], {t}, names) for k in order], names) for t in later}
+    return by_halves, forward, metas
+
+
 def candidate_sets(defaults, reconciled) -> dict[str, tuple]:
     sets = {"defaults": tuple(defaults)}
     for m in IN_COMBINATION:
@@ -375,20 +391,12 @@ def run(frame: pd.DataFrame, freq: str, fill: str, hierarchy: str = "product", h
             f"max relative difference {err:.1e}")
 
     # ---- 2. the learned combination with the reconciled candidates
-    # series ordered by a hash of their key, as sample_keys orders them: halves that do not
-    # depend on the order the panel came in
-    order = sorted(keys, key=combination._digest)
+    order = sorted(keys, key=combination._digest)  # the held-out figures learn in the same order
     sets = candidate_sets(defaults, reconciled)
     metas, rows = {}, []
     for label, names_ in sets.items():
-        ps = [_subset(payloads[k], names=names_) for k in order]
-        halves = [ps[0::2], ps[1::2]]
-        by_halves = float(np.mean([_score(_learn(halves[i]), halves[1 - i], names_) for i in (0, 1)]))
-        forward = {}
-        for target in later:
-            metas[(label, target)] = _learn([_subset(payloads[k], set(range(1, target)), names_) for k in order])
-            forward[target] = _score(metas[(label, target)], [_subset(payloads[k], {target}, names_) for k in order],
-                                     names_)
+        by_halves, forward, learned = protocols(payloads, keys, names_, later)
+        metas.update({(label, target): meta for target, meta in learned.items()})
         rows.append({"candidates": label, "series halves": by_halves, "time forward": np.mean(list(forward.values())),
                      **{f"fold {t}": v for t, v in forward.items()}})
     t2 = pd.DataFrame(rows)

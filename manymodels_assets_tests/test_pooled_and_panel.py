@@ -229,11 +229,11 @@ def test_the_pooled_autoregression_forecasts_nothing_for_no_sales_and_one_broken
     dead = rows["key"] == "S01~I1"
     rows.loc[dead & (rows["date"] >= rows["date"].max() - pd.DateOffset(years=5)), "units"] = 0.0
     for scale in ("log", "level"):
-        from manymodels_assets.forecasting.pooled import ARSettings, _fit_predict_ar
+        from manymodels_assets.forecasting.pooled_ar import ARSettings, fit_predict
         series = [GroupSeries(k, pd.Series(g["units"].to_numpy(), index=pd.PeriodIndex(g["date"], freq="Q-DEC")))
                   for k, g in rows.groupby("key")]
         forecasts = dict(zip([s.key for s in series],
-                             _fit_predict_ar(series, [len(s.y) for s in series], 8, 4, ARSettings(scale=scale))))
+                             fit_predict(series, [len(s.y) for s in series], 8, 4, ARSettings(scale=scale))))
         assert forecasts["S01~I1"].max() < 0.05, (scale, forecasts["S01~I1"])  # five years of no sales
         assert all(np.isfinite(f).all() and f.mean() > 1 for k, f in forecasts.items() if k != "S01~I1")
     # the group's LightGBM breaks in a way nobody planned for: its series record why, and the

@@ -186,7 +186,7 @@ CANDIDATES: dict[str, Candidate] = {
     "pooled": Candidate(_fixed, pooled=True,
                         description="LightGBM over the series of a group: lags, calendar, price, promotion"),
     "pooled_ar": Candidate(_fixed, pooled=True,
-                           description="linear autoregression over the series of a group: five seasons of log sales"),
+                           description="linear autoregression over the series of a group: up to five seasons of log sales"),
 }
 """Candidates a deployment can pick from by name (``TrainingConfig.candidates``)."""
 
