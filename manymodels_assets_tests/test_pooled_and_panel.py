@@ -157,6 +157,36 @@ def test_the_error_model_learns_which_candidate_suits_which_series():
     assert older.ranking == ("ets",) and older.meta == {}
 
 
+def test_what_is_learned_does_not_depend_on_the_candidates_names():
+    """The penalty's groups of series come from the backtests' content: with two halves drawn
+    by a hash of the payload text, renaming the candidates alone moved the penalty here."""
+    rng = np.random.default_rng(0)
+    series = []
+    for _ in range(80):
+        actual = [rng.uniform(10, 20, 7) for _ in range(3)]
+        zero_share = rng.uniform(0, 0.9)
+        series.append((actual, zero_share, [a + rng.normal(0, 3 - 2 * zero_share, 7) for a in actual],
+                       [a + rng.normal(0, 1 + 2 * zero_share, 7) for a in actual]))
+
+    def learned(first: str, second: str) -> tuple[float, dict]:
+        payloads = [json.dumps({"actual": [a.tolist() for a in actual], "scale": [1.0] * 3,
+                                "features": [[2.0, 1.0, z, 0.0, 0.0, 5.0]] * 3,
+                                "forecast": {first: [f.tolist() for f in one], second: [f.tolist() for f in two]}})
+                    for actual, z, one, two in series]
+        meta = learn_prior(payloads, []).meta
+        by_role = {role: (meta["weights"][meta["candidates"].index(name)], meta["bias"][meta["candidates"].index(name)])
+                   for role, name in (("first", first), ("second", second))}
+        return meta["penalty"], by_role
+
+    reference = learned("croston", "ets")
+    for names in [("c2", "e2"), ("m", "n"), ("ets", "croston"), ("aa", "ab")]:
+        penalty, by_role = learned(*names)
+        assert penalty == reference[0], names
+        for role, (w, b) in by_role.items():
+            np.testing.assert_allclose(w, reference[1][role][0], atol=1e-5)
+            np.testing.assert_allclose(b, reference[1][role][1], atol=1e-5)
+
+
 def test_the_ui_shows_the_learned_combination_per_candidate_and_feature():
     from manymodels_assets.assets.models import _meta_table
 

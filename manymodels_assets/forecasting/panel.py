@@ -7,9 +7,9 @@ features of the history at each fold's origin (:func:`backtest_payload`). At its
 :func:`learn_prior` fits combination weights as a softmax of a linear function of those
 features, chosen to minimise the backtest MASE of the weighted forecast itself (FFORMA's
 objective, with a linear learner in place of its boosted trees), with a ridge penalty chosen
-by fitting on half of the series and scoring on the other half. The next run weighs each
-series' candidates by its own features (:func:`combination_weights`). Only backtests enter:
-no held-out data, no future.
+by cross-validation over the series (fit on four fifths of them, scored on the rest). The next
+run weighs each series' candidates by its own features (:func:`combination_weights`). Only
+backtests enter: no held-out data, no future.
 """
 from __future__ import annotations
 
@@ -26,6 +26,10 @@ from manymodels_assets.forecasting.selection import PanelPrior, panel_ranking
 PENALTIES = (1e-4, 1e-3, 1e-2)
 """Candidate ridge penalties of the combination model: high stays near one weight set for the
 whole panel, low lets the features move the weights more."""
+PENALTY_FOLDS = 5
+"""Groups of series the penalty is cross-validated over. With two halves the chosen penalty
+turned on which series fell in which half (and the halves on the candidates' names); five
+groups choose nearly the same penalty under any split (docs/accuracy.md, "Selection variants")."""
 MIN_WEIGHT = 0.03
 """Smaller weights are dropped (and the rest renormalised): each member costs a refit."""
 FEATURES = ("log_level", "variation", "zero_share", "trend", "growth", "log_length")
@@ -61,6 +65,12 @@ def backtest_payload(results: dict[str, BacktestResult]) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _content_digest(payload: dict) -> str:
+    """A series' backtest by what it holds, not by what its candidates are called: renaming or
+    adding a candidate must not move the series between the penalty's groups."""
+    return _digest(json.dumps([payload["actual"], payload["scale"], payload["features"]]))
 
 
 def _fold_rows(payloads: list[dict], names: list[str]):
@@ -158,15 +168,17 @@ def combination_error(meta: dict, rows) -> float:
     return float(np.mean(errors)) if errors else np.inf
 
 
-def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric: str = "mase") -> PanelPrior:
+def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric: str = "mase", *,
+                folds: int = PENALTY_FOLDS, order=_content_digest) -> PanelPrior:
     """The prior for the next run: the candidates' ranking over every series and, from the
-    sampled series' backtests, the combination model. Its penalty is the one whose model, fit
-    on half of the series, forecasts the other half's folds best (both ways round); the model
-    kept is then fit on every series."""
+    sampled series' backtests, the combination model. Its penalty is the one whose models, each
+    fit on all but one of ``folds`` groups of series, forecast the left-out groups' folds best;
+    the model kept is then fit on every series. ``order`` sorts the parsed payloads before they
+    are dealt into groups (benchmarks/penalty_groups.py compares ways of drawing them)."""
     ranking = tuple(panel_ranking(candidate_metrics, metric))
-    # a canonical order (by content), so the halves and the fit do not depend on the order the
-    # engine happened to return the series in: the same backtests give the same prior
-    parsed = [json.loads(p) for p in sorted((p for p in payloads if p), key=_digest)]
+    # a canonical order (by content), so the groups and the fit depend neither on the order the
+    # engine happened to return the series in nor on the candidates' names
+    parsed = sorted((json.loads(p) for p in payloads if p), key=order)
     names = sorted({n for p in parsed for n in p["forecast"]})
     rows = _fold_rows(parsed, names)
     if len(names) < 2 or len(rows) < 20:
@@ -174,11 +186,14 @@ def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric
     features = np.array([r[0] for r in rows])
     mu, sd = features.mean(axis=0), features.std(axis=0)
     sd = np.where(sd > 1e-6, sd, 1.0)  # a feature that does not vary says nothing (and must not divide by 0)
-    halves = [_fold_rows(parsed[i::2], names) for i in (0, 1)]
     penalty = PENALTIES[1]
-    if min(len(h) for h in halves) >= 20:
+    k = min(folds, len(rows) // 20)  # each group scores about 20 rows or more
+    if k >= 2:
+        groups = [parsed[i::k] for i in range(k)]
+        splits = [(_fold_rows([p for j, g in enumerate(groups) if j != i for p in g], names),
+                   _fold_rows(groups[i], names)) for i in range(k)]
         penalty = min(PENALTIES, key=lambda lam: sum(
-            _combination_error(halves[1 - i], names, *_fit(halves[i], names, mu, sd, lam), mu, sd) for i in (0, 1)))
+            _combination_error(held, names, *_fit(train, names, mu, sd, lam), mu, sd) for train, held in splits))
     W, b = _fit(rows, names, mu, sd, penalty)
     meta = {"candidates": names, "features": list(FEATURES), "mu": np.round(mu, 6).tolist(),
             "sd": np.round(sd, 6).tolist(), "weights": np.round(W, 6).tolist(), "bias": np.round(b, 6).tolist(),
