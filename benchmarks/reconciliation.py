@@ -267,18 +267,20 @@ def _score(meta, payloads: list[dict], names) -> float:
     return combination.combination_error(meta, combination._fold_rows(payloads, list(names))) if meta else float("nan")
 
 
-def protocols(payloads: dict, keys: list, names, later: list) -> tuple[float, dict[int, float], dict[int, dict]]:
+def protocols(payloads: dict, keys: list, names, later: list, learn=_learn) -> tuple[float, dict[int, float],
+                                                                                    dict[int, dict]]:
     """The two backtest protocols for the combination learned over ``names``: (mean MASE on
     series halves, {target fold: MASE time forward}, {target fold: the combination learned on the
     folds before it}). Series halves: learned on half of the series (all folds), scored on the
-    other half, both ways round; time forward: learned on the earlier folds, scored on the next."""
+    other half, both ways round; time forward: learned on the earlier folds, scored on the next.
+    ``learn``: payloads -> combination model (learn_prior as the product runs it, by default)."""
     # series ordered by a hash of their key, as sample_keys orders them: halves that do not
     # depend on the order the panel came in
     order = sorted(keys, key=combination._digest)
     ps = [_subset(payloads[k], names=names) for k in order]
     halves = [ps[0::2], ps[1::2]]
-    by_halves = float(np.mean([_score(_learn(halves[i]), halves[1 - i], names) for i in (0, 1)]))
-    metas = {t: _learn([_subset(payloads[k], set(range(1, t)), names) for k in order]) for t in later}
+    by_halves = float(np.mean([_score(learn(halves[i]), halves[1 - i], names) for i in (0, 1)]))
+    metas = {t: learn([_subset(payloads[k], set(range(1, t)), names) for k in order]) for t in later}
     forward = {t: _score(metas[t], [_subset(payloads[k], {t}, names) for k in order], names) for t in later}
     return by_halves, forward, metas
 
