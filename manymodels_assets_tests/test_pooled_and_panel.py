@@ -187,6 +187,42 @@ def test_what_is_learned_does_not_depend_on_the_candidates_names():
             np.testing.assert_allclose(b, reference[1][role][1], atol=1e-5)
 
 
+def test_series_with_the_same_history_do_not_let_the_input_order_decide():
+    """Two stores with the same sales history can still have different forecasts (a pooled
+    candidate fits each store's group): the order the engine returns them in must not matter."""
+    rng = np.random.default_rng(1)
+    payloads = []
+    for _ in range(40):
+        actual = [rng.uniform(10, 20, 7) for _ in range(3)]
+        features = [[2.0, 1.0, float(rng.uniform(0, 0.9)), 0.0, 0.0, 5.0]] * 3
+        for _twin in range(2):
+            payloads.append(json.dumps({
+                "actual": [a.tolist() for a in actual], "scale": [1.0] * 3, "features": features,
+                "forecast": {"ets": [(a + rng.normal(0, 2, 7)).tolist() for a in actual],
+                             "pooled": [(a + rng.normal(0, 2, 7)).tolist() for a in actual]}}))
+    learned = learn_prior(payloads, []).meta
+    for seed in range(4):
+        shuffled = [payloads[i] for i in np.random.default_rng(seed).permutation(len(payloads))]
+        assert learn_prior(shuffled, []).meta == learned
+
+
+def test_series_without_a_scored_fold_do_not_decide_the_penalty():
+    """A series whose folds have no MASE scale (a constant history, say) has nothing to score:
+    dealt into the penalty's groups anyway, it could leave a group empty, every penalty rated
+    infinite and the first one chosen by default."""
+    rng = np.random.default_rng(208)
+    scored, unscored = [], []
+    for i in range(200):
+        actual = [rng.uniform(10, 20, 7) for _ in range(3)]
+        zero_share = rng.uniform(0, 0.9)
+        text = json.dumps({"actual": [a.tolist() for a in actual], "scale": [1.0 if i < 34 else None] * 3,
+                           "features": [[2.0, 1.0, zero_share, 0.0, 0.0, 5.0]] * 3,
+                           "forecast": {"a": [(a + rng.normal(0, 3 - 2 * zero_share, 7)).tolist() for a in actual],
+                                        "b": [(a + rng.normal(0, 1 + 2 * zero_share, 7)).tolist() for a in actual]}})
+        (scored if i < 34 else unscored).append(text)
+    assert learn_prior(scored + unscored, []).meta == learn_prior(scored, []).meta
+
+
 def test_the_ui_shows_the_learned_combination_per_candidate_and_feature():
     from manymodels_assets.assets.models import _meta_table
 

@@ -27,9 +27,10 @@ PENALTIES = (1e-4, 1e-3, 1e-2)
 """Candidate ridge penalties of the combination model: high stays near one weight set for the
 whole panel, low lets the features move the weights more."""
 PENALTY_FOLDS = 5
-"""Groups of series the penalty is cross-validated over. With two halves the chosen penalty
-turned on which series fell in which half (and the halves on the candidates' names); five
-groups choose nearly the same penalty under any split (docs/accuracy.md, "Selection variants")."""
+"""Groups of series the penalty is cross-validated over (fewer when a group would score fewer
+than 20 rows). Two halves, drawn by a hash that included the candidates' names, let names move
+the penalty; five groups by content do not, and on average their combination backtests a little
+better (docs/accuracy.md, "How the penalty's groups are drawn")."""
 MIN_WEIGHT = 0.03
 """Smaller weights are dropped (and the rest renormalised): each member costs a refit."""
 FEATURES = ("log_level", "variation", "zero_share", "trend", "growth", "log_length")
@@ -67,10 +68,13 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-def _content_digest(payload: dict) -> str:
+def _content_digest(payload: dict) -> tuple[str, str]:
     """A series' backtest by what it holds, not by what its candidates are called: renaming or
-    adding a candidate must not move the series between the penalty's groups."""
-    return _digest(json.dumps([payload["actual"], payload["scale"], payload["features"]]))
+    adding a candidate must not move the series between the penalty's groups. Series with the
+    same history (no sales, say) are told apart by their forecasts' values, names left out, so
+    the order they came in never decides either."""
+    history = json.dumps([payload["actual"], payload["scale"], payload["features"]])
+    return _digest(history), _digest("".join(sorted(json.dumps(f) for f in payload["forecast"].values())))
 
 
 def _fold_rows(payloads: list[dict], names: list[str]):
@@ -187,13 +191,19 @@ def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric
     mu, sd = features.mean(axis=0), features.std(axis=0)
     sd = np.where(sd > 1e-6, sd, 1.0)  # a feature that does not vary says nothing (and must not divide by 0)
     penalty = PENALTIES[1]
-    k = min(folds, len(rows) // 20)  # each group scores about 20 rows or more
-    if k >= 2:
-        groups = [parsed[i::k] for i in range(k)]
-        splits = [(_fold_rows([p for j, g in enumerate(groups) if j != i for p in g], names),
-                   _fold_rows(groups[i], names)) for i in range(k)]
+    # only series with a scored fold are dealt: a group with nothing to score would rate every
+    # penalty infinite and hand the choice to the first
+    usable = [p for p in parsed if _fold_rows([p], names)]
+    for k in range(min(folds, len(usable)), 1, -1):
+        groups = [usable[i::k] for i in range(k)]
+        held = [_fold_rows(g, names) for g in groups]
+        if min(len(h) for h in held) < 20:  # too few rows to tell penalties apart: fewer, larger groups
+            continue
+        splits = [(_fold_rows([p for j, g in enumerate(groups) if j != i for p in g], names), held[i])
+                  for i in range(k)]
         penalty = min(PENALTIES, key=lambda lam: sum(
-            _combination_error(held, names, *_fit(train, names, mu, sd, lam), mu, sd) for train, held in splits))
+            _combination_error(h, names, *_fit(train, names, mu, sd, lam), mu, sd) for train, h in splits))
+        break
     W, b = _fit(rows, names, mu, sd, penalty)
     meta = {"candidates": names, "features": list(FEATURES), "mu": np.round(mu, 6).tolist(),
             "sd": np.round(sd, 6).tolist(), "weights": np.round(W, 6).tolist(), "bias": np.round(b, 6).tolist(),
