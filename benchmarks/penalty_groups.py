@@ -71,9 +71,12 @@ def first_run_backtests(panel, pool, sample: int = 300) -> dict[str, dict]:
 
 
 def learner(groups: int, by: str, salt: str):
-    """learn_prior with its groups drawn ``groups`` ways, series ordered by ``by`` and ``salt``."""
-    def order(p: dict) -> str:
-        text = json.dumps(p) if by == "text" else json.dumps([p["actual"], p["scale"], p["features"]])
+    """learn_prior with ``groups`` groups, series ordered by a hash of ``by`` ("text": the payload's
+    JSON, names included; "content": what the product orders by) and ``salt`` (draw 0: none)."""
+    def order(p: dict):
+        if by == "content" and not salt:
+            return combination._content_digest(p)  # the product's own draw
+        text = json.dumps(p) if by == "text" else "".join(combination._content_digest(p))
         return combination._digest(salt + text)
 
     def learn(payloads: list[dict]) -> dict | None:

@@ -359,9 +359,8 @@ def run(frame: pd.DataFrame, freq: str, fill: str, hierarchy: str = "product", h
                 np.array([base[j][(tr, c)][0] for j in range(n_agg, len(S))]), actual, scales)
         for (m, c), v in rec.items():
             table1.setdefault((c, METHODS[m]), {})[f"fold {f}"] = mase(v, actual, scales)
-        # the bottom series' backtests as the pipeline keeps them, plus the reconciled forecasts;
-        # unrounded and in this order, as in the experiments: learn_prior orders the series by a
-        # hash of their JSON, so the same text draws the same halves and gives the same figures
+        # the bottom series' backtests as the pipeline keeps them, plus the reconciled forecasts,
+        # unrounded, as in the experiments the figures in docs/accuracy.md come from
         for b, k in enumerate(keys):
             p = payloads[k]
             p["actual"].append(actual[b].tolist())
