@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import panels as P  # noqa: E402
-from benchmarks.evaluate import cold_start_rows, prepare, score, selection_rows, single_rows  # noqa: E402
+from benchmarks.evaluate import cold_start_rows, first_run, prepare, score, selection_rows, single_rows  # noqa: E402
 from benchmarks.report import render  # noqa: E402
 from manymodels_assets.forecasting.candidates import ENSEMBLE  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
@@ -81,8 +81,7 @@ def run_panel(panel: P.Panel, pool, limit: int | None, costly_sample: int, log, 
         + ", ".join(f"{name} {sec * 1000:.1f} ms" for name, sec in pooled_seconds.items()) + " per series")
     # the first run (no prior yet) on a sample, as many series as a pipeline run keeps backtests of
     # at 100k series would be wasteful here: the prior needs a few hundred
-    keep = set(sample_keys([s.key for s in series], prior_sample))
-    first = _map(pool, selection_rows, [(s, config, None, pooled.get(s.key), True) for s in series if s.key in keep])
+    first = first_run(series, config, pooled, pool, prior_sample)
     prior = learn_prior([r["row"]["candidate_backtests"] for r in first],
                         [r["row"]["candidate_metrics"] for r in first], config.metric)
     log(f"{panel.name}: prior learned from the first run's backtests: {prior.to_json()}")
@@ -127,9 +126,7 @@ def _mean_weights(rows: list[dict]) -> dict[str, float]:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--oj", help="path to orangeJuice.rda")
-    p.add_argument("--tourism", help="path to tourism.rda")
-    p.add_argument("--daily", type=int, default=200, help="generated daily series (stores x 10 items); 0: none")
+    P.add_panel_arguments(p)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", type=int, default=None, help="first N series of each panel only (a quick look)")
     p.add_argument("--prior-sample", type=int, default=300,
@@ -138,16 +135,11 @@ def main(argv=None) -> None:
                    help="series per panel on which the costly candidates are run (their cost is per series)")
     p.add_argument("--out", default=None, help="also write the report (markdown) here")
     args = p.parse_args(argv)
-    todo = [f for f in (lambda: P.orange_juice(args.oj) if args.oj else None,
-                        lambda: P.tourism(args.tourism) if args.tourism else None,
-                        lambda: P.generated_daily(max(1, args.daily // 10), 10) if args.daily else None)]
     results = []
     with ProcessPoolExecutor(args.workers) if args.workers > 1 else _NoPool() as pool:
-        for load in todo:
-            panel = load()
-            if panel is not None:
-                results.append(run_panel(panel, pool if args.workers > 1 else None, args.limit, args.costly_sample,
-                                         lambda m: print(m, flush=True), args.prior_sample))
+        for panel in P.requested(args):
+            results.append(run_panel(panel, pool if args.workers > 1 else None, args.limit, args.costly_sample,
+                                     lambda m: print(m, flush=True), args.prior_sample))
     text = render(results, args.workers)
     print(text)
     if args.out:

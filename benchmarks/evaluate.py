@@ -14,6 +14,7 @@ from manymodels_assets.forecasting import metrics as m
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets.forecasting.frequency import default_season_length, period_index, split_freq
 from manymodels_assets.forecasting.keys import encode_key
+from manymodels_assets.forecasting.panel import sample_keys
 from manymodels_assets.forecasting.pooled import LEARNERS, unpack
 from manymodels_assets.forecasting.scoring import forecast_series
 from manymodels_assets.forecasting.series import regularize
@@ -143,6 +144,14 @@ def selection_rows(args) -> dict:
     metrics = {**score(s, fc["yhat"], fc["yhat_lower"], fc["yhat_upper"]), "seconds": seconds,
                "status": row["status"]}
     return {"row": {k: row.get(k) for k in KEEP}, "metrics": metrics}
+
+
+def first_run(series: list[Series], config: TrainingConfig, pooled: dict, pool, sample: int) -> list[dict]:
+    """The first training run (no prior yet) of the ``sample`` series a pipeline run would keep
+    the candidates' backtests of, as :func:`selection_rows` gives them."""
+    keep = set(sample_keys([s.key for s in series], sample))
+    jobs = [(s, config, None, pooled.get(s.key), True) for s in series if s.key in keep]
+    return list(pool.map(selection_rows, jobs, chunksize=4)) if pool else [selection_rows(j) for j in jobs]
 
 
 def single_rows(args) -> dict:

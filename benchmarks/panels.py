@@ -80,3 +80,20 @@ def generated_daily(stores: int = 20, items: int = 10, seed: int = 7) -> Panel:
     frame["date"] = pd.to_datetime(frame["date"])
     return Panel("generated_daily", frame, "D", "zero",
                  f"manymodels sales generator, {stores * items} daily store-item series, 3 years (seed {seed})")
+
+
+def add_panel_arguments(parser) -> None:
+    """``--oj``, ``--tourism`` and ``--daily``: the panels a benchmark is asked to run on."""
+    parser.add_argument("--oj", help="path to orangeJuice.rda")
+    parser.add_argument("--tourism", help="path to tourism.rda")
+    parser.add_argument("--daily", type=int, default=200, help="generated daily series (stores x 10 items); 0: none")
+
+
+def requested(args):
+    """The panels ``add_panel_arguments`` asked for, loaded one at a time (each is large)."""
+    if args.oj:
+        yield orange_juice(args.oj)
+    if args.tourism:
+        yield tourism(args.tourism)
+    if args.daily:
+        yield generated_daily(max(1, args.daily // 10), 10)

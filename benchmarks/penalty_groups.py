@@ -42,7 +42,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import panels as P  # noqa: E402
-from benchmarks.evaluate import prepare, selection_rows  # noqa: E402
+from benchmarks.evaluate import first_run, prepare  # noqa: E402
 from benchmarks.reconciliation import protocols  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
@@ -58,15 +58,12 @@ def first_run_backtests(panel, pool, sample: int = 300) -> dict[str, dict]:
     folds numbered 1..n_folds counted back from the latest (what the time-forward protocol needs)."""
     config = TrainingConfig()
     series, pooled, _ = prepare(panel, config, None, pool)
-    keep = set(combination.sample_keys([s.key for s in series], sample))
-    jobs = [(s, config, None, pooled.get(s.key), True) for s in series if s.key in keep]
-    rows = list(pool.map(selection_rows, jobs, chunksize=4)) if pool else [selection_rows(j) for j in jobs]
     out = {}
-    for job, r in zip(jobs, rows):
+    for r in first_run(series, config, pooled, pool, sample):
         if r["row"]["candidate_backtests"]:
             p = json.loads(r["row"]["candidate_backtests"])
             n = len(p["actual"])
-            out[job[0].key] = {**p, "fold": list(range(config.n_folds - n + 1, config.n_folds + 1))}
+            out[r["metrics"]["key"]] = {**p, "fold": list(range(config.n_folds - n + 1, config.n_folds + 1))}
     return out
 
 
@@ -108,21 +105,13 @@ def compare(payloads: dict[str, dict], draws: int) -> pd.DataFrame:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--oj", help="path to orangeJuice.rda")
-    p.add_argument("--tourism", help="path to tourism.rda")
-    p.add_argument("--daily", type=int, default=200, help="generated daily series (stores x 10 items); 0: none")
+    P.add_panel_arguments(p)
     p.add_argument("--draws", type=int, default=8)
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args(argv)
-    loads = [lambda: P.orange_juice(args.oj) if args.oj else None,
-             lambda: P.tourism(args.tourism) if args.tourism else None,
-             lambda: P.generated_daily(max(1, args.daily // 10), 10) if args.daily else None]
     started = time.time()
     with ProcessPoolExecutor(args.workers) as pool:
-        for load in loads:
-            panel = load()
-            if panel is None:
-                continue
+        for panel in P.requested(args):
             payloads = first_run_backtests(panel, pool)
             print(f"\n## {panel.name}: {len(payloads)} series' backtests, {args.draws} draws\n\n"
                   + compare(payloads, args.draws).to_markdown(index=False, floatfmt=".4f"), flush=True)
