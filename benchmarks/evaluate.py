@@ -154,6 +154,20 @@ def first_run(series: list[Series], config: TrainingConfig, pooled: dict, pool, 
     return list(pool.map(selection_rows, jobs, chunksize=4)) if pool else [selection_rows(j) for j in jobs]
 
 
+def first_run_backtests(panel, pool, sample: int = 300, config: TrainingConfig | None = None) -> dict[str, dict]:
+    """The first run's backtest payloads of the panel's sampled series, by key, each with its
+    folds numbered 1..n_folds counted back from the latest (what the time-forward protocol needs)."""
+    config = config or TrainingConfig()
+    series, pooled, _ = prepare(panel, config, None, pool)
+    out = {}
+    for r in first_run(series, config, pooled, pool, sample):
+        if r["row"]["candidate_backtests"]:
+            p = json.loads(r["row"]["candidate_backtests"])
+            n = len(p["actual"])
+            out[r["metrics"]["key"]] = {**p, "fold": list(range(config.n_folds - n + 1, config.n_folds + 1))}
+    return out
+
+
 def single_rows(args) -> dict:
     """One candidate alone, through the same core (backtest, refit, conformal interval)."""
     s, name, pooled = args

@@ -42,29 +42,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from benchmarks import panels as P  # noqa: E402
-from benchmarks.evaluate import first_run, prepare  # noqa: E402
+from benchmarks.evaluate import first_run_backtests  # noqa: E402
 from benchmarks.reconciliation import protocols  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
-from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
 
 WAYS = {"2 halves, text (before)": (2, "text"), "2 halves, content": (2, "content"),
         "4 groups, content": (4, "content"), "5 groups, content (now)": (5, "content"),
         "8 groups, content": (8, "content")}
 """Ways of drawing the penalty's groups: (groups, what orders the series)."""
-
-
-def first_run_backtests(panel, pool, sample: int = 300) -> dict[str, dict]:
-    """The first run's backtest payloads of the panel's sampled series, by key, each with its
-    folds numbered 1..n_folds counted back from the latest (what the time-forward protocol needs)."""
-    config = TrainingConfig()
-    series, pooled, _ = prepare(panel, config, None, pool)
-    out = {}
-    for r in first_run(series, config, pooled, pool, sample):
-        if r["row"]["candidate_backtests"]:
-            p = json.loads(r["row"]["candidate_backtests"])
-            n = len(p["actual"])
-            out[r["metrics"]["key"]] = {**p, "fold": list(range(config.n_folds - n + 1, config.n_folds + 1))}
-    return out
 
 
 def learner(groups: int, by: str, salt: str):

@@ -2,7 +2,8 @@
 (the real data is not in the repository). Not a timing test."""
 import numpy as np
 
-from benchmarks.penalty_groups import WAYS, compare, first_run_backtests
+from benchmarks.evaluate import first_run_backtests
+from benchmarks.penalty_groups import WAYS, compare
 from manymodels_assets_tests.test_accuracy_benchmark import weekly_panel
 
 

@@ -1,0 +1,127 @@
+"""The report's "selection vs best single candidate" repeated on earlier windows of each panel,
+from backtests alone: is one held-out window's verdict the panel's, or that window's?
+
+The accuracy report compares the selection with the best single candidate on one window, the
+held-out periods, the best candidate being picked on that window itself. Here the pipeline's
+first run (no prior yet) trains each panel's 300 sampled series with ``--folds`` backtest folds
+(6 by default: the defaults' 3 and the 3 before them); the held-out periods are cut off before.
+Then, for every fold but the first, as a deployment retraining at that fold's origin would:
+
+- the panel combination is learned (``learn_prior``, as the product runs it) from the
+  ``--learn-from`` folds before it only (3 by default: what a run with the product's defaults has
+  at that origin, as the report's combination is learned from the 3 folds before the held-out
+  periods), and applied to each series' candidates at that fold;
+- each candidate alone on that fold; the best of them on the fold itself (what the report
+  compares with), and the one those earlier folds rank best (what a team deploying one model
+  for every series would have picked then).
+
+Printed per panel and fold: mean MASE of the combination and of both single candidates, the
+gain over the best one and a 90% paired bootstrap over the series. A diagnosis: nothing here
+is decided on, and nothing sees the held-out periods.
+
+    .venv/bin/python -m benchmarks.windows [--oj ../shared/data/orangeJuice.rda] \\
+        [--tourism ../shared/data/tourism.rda] [--daily 200] [--folds 6] [--workers 2]
+
+The data's licences differ from the project's: the files are read in place, never copied.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from benchmarks import panels as P  # noqa: E402
+from benchmarks.evaluate import first_run_backtests  # noqa: E402
+from benchmarks.reconciliation import _subset  # noqa: E402
+from manymodels_assets.forecasting import panel as combination  # noqa: E402
+from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
+
+
+def fold_errors(payloads: dict[str, dict], fold: int, meta: dict | None) -> pd.DataFrame:
+    """Per series scored on ``fold`` (rows): the MASE of each candidate, and of the combination
+    ``meta`` when given (column ``combination``). Only series with every candidate there."""
+    names = sorted({n for p in payloads.values() for n in p["forecast"]})
+    rows = {}
+    for key, p in payloads.items():
+        if fold not in p["fold"]:
+            continue
+        i = p["fold"].index(fold)
+        actual, scale = np.asarray(p["actual"][i], float), p["scale"][i]
+        forecasts = {n: np.asarray(p["forecast"][n][i], float) for n in names if n in p["forecast"]}
+        if not scale or not actual.size or len(forecasts) < len(names):
+            continue
+        row = {n: float(np.mean(np.abs(actual - f)) / scale) for n, f in forecasts.items()}
+        if meta:
+            w = combination.combination_weights(meta, p["features"][i], names)
+            row["combination"] = float(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
+        rows[key] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def bootstrap(ours: np.ndarray, theirs: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """90% paired bootstrap over the series of the gain 1 - mean(ours) / mean(theirs)."""
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(ours), size=(draws, len(ours)))
+    gains = 1 - ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
+    return float(np.percentile(gains, 5)), float(np.percentile(gains, 95))
+
+
+def compare(payloads: dict[str, dict], learn_from: int = TrainingConfig().n_folds) -> pd.DataFrame:
+    """One row per fold after the first: the combination learned on the ``learn_from`` folds
+    before it (a run at that fold's origin with the product's folds has their backtests), against
+    the fold's best single candidate and the one those folds rank best."""
+    folds = sorted({f for p in payloads.values() for f in p["fold"]})
+    rows = []
+    for target in folds[1:]:
+        earlier = set(f for f in folds if target - learn_from <= f < target)
+        meta = combination.learn_prior([json.dumps(_subset(p, earlier)) for p in payloads.values()], []).meta
+        errors = fold_errors(payloads, target, meta)
+        if not meta or errors.empty:
+            continue
+        singles = errors.drop(columns="combination").mean()
+        best = singles.idxmin()
+        before = pd.concat([fold_errors(payloads, f, None) for f in sorted(earlier)]).mean()
+        ranked = before.idxmin()
+        mean = errors["combination"].mean()
+        low, high = bootstrap(errors["combination"].to_numpy(), errors[best].to_numpy())
+        rows.append({"fold": target, "series": len(errors), "combination": mean,
+                     "best on the fold": f"{best} {singles[best]:.4f}", "gain": 1 - mean / singles[best],
+                     "90% bootstrap": f"{low:+.1%} to {high:+.1%}", "learned on": ", ".join(map(str, sorted(earlier))),
+                     "best on the earlier folds": f"{ranked} {singles[ranked]:.4f}",
+                     "gain over it": 1 - mean / singles[ranked]})
+    return pd.DataFrame(rows)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    P.add_panel_arguments(p)
+    p.add_argument("--folds", type=int, default=6, help="backtest folds of the first run")
+    p.add_argument("--learn-from", type=int, default=TrainingConfig().n_folds,
+                   help="folds before each scored one the combination is learned from (the product's backtest folds)")
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args(argv)
+    started = time.time()
+    config = TrainingConfig(n_folds=args.folds)
+    with ProcessPoolExecutor(args.workers) as pool:
+        for panel in P.requested(args):
+            payloads = first_run_backtests(panel, pool, config=config)
+            table = compare(payloads, args.learn_from)
+            shown = table.assign(**{c: table[c].map("{:+.2%}".format) for c in ("gain", "gain over it")})
+            print(f"\n## {panel.name}: {len(payloads)} series' backtests, {args.folds} folds (1 the oldest)\n\n"
+                  + shown.to_markdown(index=False, floatfmt=".4f")
+                  + f"\n\nthe combination ahead of the fold's best single candidate on {int((table['gain'] > 0).sum())}"
+                  f" of {len(table)} folds; mean gain {table['gain'].mean():+.2%}", flush=True)
+    print(f"\nwall time {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
