@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 
 from benchmarks import windows
 from benchmarks.evaluate import first_run_backtests
@@ -17,12 +18,19 @@ def test_each_fold_is_scored_with_a_combination_learned_on_the_folds_before_it(m
     table = compare(payloads)
     assert list(table["fold"]) == [2, 3, 4] and (table["series"] == 24).all()
     for _, row in table.iterrows():
-        singles = fold_errors(payloads, row["fold"], None).mean()
+        fold = row["fold"]
+        per_series = fold_errors(payloads, fold, None)
+        singles = per_series.mean()
         best, mase = row["best on the fold"].split()
         # the fold's best single candidate is the lowest of them all on that fold, recomputed here
         assert best == singles.idxmin() and float(mase) == round(singles.min(), 4)
         assert np.isclose(row["gain"], 1 - row["combination"] / singles.min())
-        assert 0.05 < row["combination"] < 5
+        # a weighted mean of forecasts errs no more than its worst member, series by series
+        assert 0.05 < row["combination"] <= per_series.max(axis=1).mean() + 1e-12
+        # the candidate ranked in advance is the best on the folds before this one only
+        before = pd.concat([fold_errors(payloads, f, None) for f in range(max(1, fold - 3), fold)]).mean()
+        assert row["best on the earlier folds"].split()[0] == before.idxmin()
+        assert np.isclose(row["gain over it"], 1 - row["combination"] / singles[before.idxmin()])
 
     # each combination is learned from the folds before its own (all three here), and nothing else
     seen = []
@@ -49,3 +57,17 @@ def test_the_bootstrap_is_paired_over_the_series():
     rng = np.random.default_rng(1)
     low, high = bootstrap(theirs * rng.uniform(0.7, 1.1, 50), theirs)
     assert low < 0.1 < high
+
+
+def test_the_candidate_ranked_in_advance_is_ranked_without_the_fold_it_is_scored_on():
+    # "a" is the better candidate on folds 1 and 2 and far the worse on fold 3
+    rng = np.random.default_rng(0)
+    payloads = {}
+    for k in range(30):
+        actual = [[10.0] * 4 for _ in range(3)]
+        payloads[f"s{k}"] = {"fold": [1, 2, 3], "actual": actual, "scale": [1.0] * 3,
+                             "features": [rng.normal(size=6).tolist() for _ in range(3)],
+                             "forecast": {"a": [[10.5] * 4, [10.5] * 4, [20.0] * 4],
+                                          "b": [[11.0] * 4, [11.0] * 4, [10.2] * 4]}}
+    last = compare(payloads).set_index("fold").loc[3]
+    assert last["best on the fold"] == "b 0.2000" and last["best on the earlier folds"] == "a 10.0000"
