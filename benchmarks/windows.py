@@ -49,6 +49,7 @@ import pandas as pd  # noqa: E402
 from benchmarks import panels as P  # noqa: E402
 from benchmarks.evaluate import first_run_backtests  # noqa: E402
 from benchmarks.reconciliation import _subset  # noqa: E402
+from benchmarks.report import bootstrap_gain  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
 
@@ -77,14 +78,6 @@ def fold_errors(payloads: dict[str, dict], fold: int, meta: dict | None) -> pd.D
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def bootstrap(ours: np.ndarray, theirs: np.ndarray, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """90% paired bootstrap over the series of the gain 1 - mean(ours) / mean(theirs)."""
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(ours), size=(draws, len(ours)))
-    gains = 1 - ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
-    return float(np.percentile(gains, 5)), float(np.percentile(gains, 95))
-
-
 def compare(payloads: dict[str, dict], learn_from: int = TrainingConfig().n_folds) -> pd.DataFrame:
     """One row per fold after the first: the combination learned on (up to) the ``learn_from``
     folds before it, against the fold's best default candidate and the one those folds rank best."""
@@ -101,8 +94,8 @@ def compare(payloads: dict[str, dict], learn_from: int = TrainingConfig().n_fold
         before = pd.concat([fold_errors(payloads, f, None) for f in sorted(earlier)]).mean()
         ranked = before.idxmin()
         mean = errors["combination"].mean()
-        low, high = bootstrap(errors["combination"].to_numpy(), errors[best].to_numpy())
-        low_r, high_r = bootstrap(errors["combination"].to_numpy(), errors[ranked].to_numpy())
+        low, high = bootstrap_gain(errors["combination"].to_numpy(), errors[best].to_numpy())
+        low_r, high_r = bootstrap_gain(errors["combination"].to_numpy(), errors[ranked].to_numpy())
         rows.append({"fold": target, "series": len(errors), "combination": mean,
                      "best on the fold": f"{best} {singles[best]:.4f}", "gain": 1 - mean / singles[best],
                      "90% bootstrap": f"{low:+.1%} to {high:+.1%}", "learned on": ", ".join(map(str, sorted(earlier))),

@@ -7,7 +7,8 @@ import pandas as pd
 
 from benchmarks import windows
 from benchmarks.evaluate import first_run_backtests
-from benchmarks.windows import bootstrap, compare, fold_errors
+from benchmarks.report import bootstrap_gain
+from benchmarks.windows import compare, fold_errors
 from manymodels_assets.forecasting.config import TrainingConfig
 from manymodels_assets_tests.test_accuracy_benchmark import weekly_panel
 
@@ -52,10 +53,10 @@ def test_each_fold_is_scored_with_a_combination_learned_on_the_folds_before_it(m
 
 def test_the_bootstrap_is_paired_over_the_series():
     theirs = np.linspace(1.0, 2.0, 50)
-    low, high = bootstrap(0.9 * theirs, theirs)  # 10% better on every series: no spread at all
+    low, high = bootstrap_gain(0.9 * theirs, theirs)  # 10% better on every series: no spread at all
     assert np.isclose(low, 0.1) and np.isclose(high, 0.1)
     rng = np.random.default_rng(1)
-    low, high = bootstrap(theirs * rng.uniform(0.7, 1.1, 50), theirs)
+    low, high = bootstrap_gain(theirs * rng.uniform(0.7, 1.1, 50), theirs)
     assert low < 0.1 < high
 
 

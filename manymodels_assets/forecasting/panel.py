@@ -184,7 +184,8 @@ def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric
     # engine happened to return the series in nor on the candidates' names
     parsed = sorted((json.loads(p) for p in payloads if p), key=order)
     names = sorted({n for p in parsed for n in p["forecast"]})
-    rows = _fold_rows(parsed, names)
+    per_series = [_fold_rows([p], names) for p in parsed]
+    rows = [r for series in per_series for r in series]
     if len(names) < 2 or len(rows) < 20:
         return PanelPrior(ranking)
     features = np.array([r[0] for r in rows])
@@ -193,14 +194,12 @@ def learn_prior(payloads: list[str | None], candidate_metrics: list[str], metric
     penalty = PENALTIES[1]
     # only series with a scored fold are dealt: a group with nothing to score would rate every
     # penalty infinite and hand the choice to the first
-    usable = [p for p in parsed if _fold_rows([p], names)]
+    usable = [series for series in per_series if series]
     for k in range(min(folds, len(usable)), 1, -1):
-        groups = [usable[i::k] for i in range(k)]
-        held = [_fold_rows(g, names) for g in groups]
+        held = [[r for series in usable[i::k] for r in series] for i in range(k)]
         if min(len(h) for h in held) < 20:  # too few rows to tell penalties apart: fewer, larger groups
             continue
-        splits = [(_fold_rows([p for j, g in enumerate(groups) if j != i for p in g], names), held[i])
-                  for i in range(k)]
+        splits = [([r for j, h in enumerate(held) if j != i for r in h], held[i]) for i in range(k)]
         penalty = min(PENALTIES, key=lambda lam: sum(
             _combination_error(h, names, *_fit(train, names, mu, sd, lam), mu, sd) for train, h in splits))
         break
