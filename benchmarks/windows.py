@@ -39,7 +39,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 
@@ -48,7 +47,7 @@ import pandas as pd  # noqa: E402
 
 from benchmarks import panels as P  # noqa: E402
 from benchmarks.evaluate import first_run_backtests  # noqa: E402
-from benchmarks.reconciliation import _subset  # noqa: E402
+from benchmarks.reconciliation import _learn, _subset  # noqa: E402
 from benchmarks.report import bootstrap_gain  # noqa: E402
 from manymodels_assets.forecasting import panel as combination  # noqa: E402
 from manymodels_assets.forecasting.config import TrainingConfig  # noqa: E402
@@ -82,16 +81,17 @@ def compare(payloads: dict[str, dict], learn_from: int = TrainingConfig().n_fold
     """One row per fold after the first: the combination learned on (up to) the ``learn_from``
     folds before it, against the fold's best default candidate and the one those folds rank best."""
     folds = sorted({f for p in payloads.values() for f in p["fold"]})
+    alone = {f: fold_errors(payloads, f, None) for f in folds}  # the candidates' own errors, once per fold
     rows = []
     for target in folds[1:]:
-        earlier = set(f for f in folds if target - learn_from <= f < target)
-        meta = combination.learn_prior([json.dumps(_subset(p, earlier)) for p in payloads.values()], []).meta
+        earlier = {f for f in folds if target - learn_from <= f < target}
+        meta = _learn([_subset(p, earlier) for p in payloads.values()])
         errors = fold_errors(payloads, target, meta)
         if not meta or errors.empty:
             continue
         singles = errors.drop(columns="combination").mean()
         best = singles.idxmin()
-        before = pd.concat([fold_errors(payloads, f, None) for f in sorted(earlier)]).mean()
+        before = pd.concat([alone[f] for f in sorted(earlier)]).mean()
         ranked = before.idxmin()
         mean = errors["combination"].mean()
         low, high = bootstrap_gain(errors["combination"].to_numpy(), errors[best].to_numpy())
