@@ -190,9 +190,8 @@ def _held_out(B, index, items, keys, folds, P, base, defaults, names, horizon, s
         combined = []
         for b in range(len(B)):
             forecasts = {c: held[b][(origin, c)][0] for c in defaults} | ({extra: future[b]} if extra else {})
-            w = combination.combination_weights(meta, combination.series_features(B[b, :origin], season),
-                                                list(forecasts))
-            combined.append(sum(v * forecasts[c] for c, v in w.items()))
+            combined.append(combination.combined_forecast(meta, combination.series_features(B[b, :origin], season),
+                                                          forecasts))
         if extra:
             rows.append({"forecast": f"{extra} alone", "mean MASE": mase(future, actual, scales)})
         rows.append({"forecast": f"combination{' + ' + extra if extra else ''}",

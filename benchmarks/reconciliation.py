@@ -300,8 +300,7 @@ def _combine_at_nodes(meta, Y, base, origin, defaults, season) -> np.ndarray:
     out = []
     for j in range(len(Y)):
         forecasts = {c: base[j][(origin, c)][0] for c in defaults}
-        w = combination.combination_weights(meta, combination.series_features(Y[j, :origin], season), list(forecasts))
-        out.append(sum(v * forecasts[c] for c, v in w.items()))
+        out.append(combination.combined_forecast(meta, combination.series_features(Y[j, :origin], season), forecasts))
     return np.array(out)
 
 
@@ -471,9 +470,9 @@ def _held_out(S, Y_all, base, held, folds, payloads, order, sets, defaults, reco
         errors = []
         for b in range(len(bottom)):
             if np.isfinite(scales[b]):
-                w = combination.combination_weights(meta, combination.series_features(bottom[b, :origin], season),
-                                                    list(names_))
-                errors.append(np.mean(np.abs(actual[b] - sum(v * fcs[n][b] for n, v in w.items()))) / scales[b])
+                combined = combination.combined_forecast(meta, combination.series_features(bottom[b, :origin], season),
+                                                         {n: fcs[n][b] for n in names_})
+                errors.append(np.mean(np.abs(actual[b] - combined)) / scales[b])
         h2.append({"candidates": label, "held-out": float(np.mean(errors))})
     h2 = pd.DataFrame(h2)
     h2["vs defaults"] = [_pct(v, h2["held-out"][0]) for v in h2["held-out"]]

@@ -69,10 +69,10 @@ def fold_errors(payloads: dict[str, dict], fold: int, meta: dict | None) -> pd.D
             continue
         row = {n: float(np.mean(np.abs(actual - f)) / scale) for n, f in forecasts.items()}
         if meta:
-            w = combination.combination_weights(meta, p["features"][i], names)
-            if not w:  # no candidate the combination knows: the product would refit a single one
+            combined = combination.combined_forecast(meta, p["features"][i], forecasts)
+            if combined is None:  # no candidate the combination knows: the product would refit a single one
                 continue
-            row["combination"] = float(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
+            row["combination"] = float(np.mean(np.abs(actual - combined)) / scale)
         rows[key] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 

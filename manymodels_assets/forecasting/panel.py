@@ -158,6 +158,13 @@ def combination_weights(meta: dict, features: list[float], available: list[str])
                          for k, n in enumerate(meta["candidates"]) if n in available})
 
 
+def combined_forecast(meta: dict, features: list[float], forecasts: dict) -> np.ndarray | None:
+    """A series' combined forecast: its candidates' ``forecasts`` (name -> values) weighted by the
+    meta-model given its ``features``; None when the model weighs none of them."""
+    w = combination_weights(meta, features, list(forecasts))
+    return sum(v * np.asarray(forecasts[n], dtype=float) for n, v in w.items()) if w else None
+
+
 def _combination_error(rows, names, W, b, mu, sd) -> float:
     return combination_error({"candidates": names, "mu": mu, "sd": sd, "weights": W, "bias": b}, rows)
 
@@ -166,9 +173,9 @@ def combination_error(meta: dict, rows) -> float:
     """Mean MASE of the combination ``meta`` describes over fold rows (see _fold_rows)."""
     errors = []
     for features, forecasts, actual, scale in rows:
-        w = combination_weights(meta, features, list(forecasts))
-        if w:
-            errors.append(np.mean(np.abs(actual - sum(v * forecasts[n] for n, v in w.items()))) / scale)
+        combined = combined_forecast(meta, features, forecasts)
+        if combined is not None:
+            errors.append(np.mean(np.abs(actual - combined)) / scale)
     return float(np.mean(errors)) if errors else np.inf
 
 
